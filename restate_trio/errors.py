@@ -1,0 +1,48 @@
+"""Errors that user code raises or sees.
+
+Restate distinguishes two kinds of failure:
+
+* a **terminal** error ends the invocation: it is written to the journal as the handler's
+  failed output and the caller sees it (code and message) -- raise :class:`TerminalError`;
+* every other exception fails only the current *attempt*: Restate retries the invocation
+  (with its retry policy) and the handler runs again from the journal.
+
+Example::
+
+    import restate_trio as restate
+
+    class Payments:
+        async def charge(self, ctx: restate.Context, amount: int) -> str:
+            if amount <= 0:
+                raise restate.TerminalError("amount must be positive", code=400)
+            return "ok"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["TerminalError"]
+
+
+class TerminalError(Exception):
+    """An error that ends the invocation without retries.
+
+    :param message: shown to the caller (the ingress answers ``{"code": …, "message": …}``).
+    :param code: an HTTP-like status code; the ingress answers with it. Defaults to 500.
+    :param metadata: string pairs carried with the failure (protocol V6 and later).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: int = 500,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+    def __repr__(self) -> str:
+        return f"TerminalError({self.message!r}, code={self.code})"
