@@ -1,0 +1,1 @@
+"""Sans-I/O Restate service protocol: framing, messages, state machine, identity."""

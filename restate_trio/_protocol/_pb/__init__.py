@@ -1,0 +1,1 @@
+"""Generated protobuf bindings for the Restate service protocol (see tools/gen_proto.py)."""

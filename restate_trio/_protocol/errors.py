@@ -1,0 +1,40 @@
+"""Errors raised by the sans-I/O protocol core, with Restate's error codes."""
+
+from __future__ import annotations
+
+JOURNAL_MISMATCH = 570
+PROTOCOL_VIOLATION = 571
+UNSUPPORTED_FEATURE = 573
+INTERNAL = 500
+
+
+class AttemptClosed(Exception):
+    """The attempt is over (ended, failed or suspended); no more commands may be issued."""
+
+
+class ProtocolError(AttemptClosed):
+    """The attempt failed because the protocol was not followed; ``code`` is Restate's code."""
+
+    code = INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class JournalMismatch(ProtocolError):
+    """Replayed journal and handler code disagree (the code changed between attempts)."""
+
+    code = JOURNAL_MISMATCH
+
+
+class ProtocolViolation(ProtocolError):
+    """The runtime sent something the protocol does not allow at this point."""
+
+    code = PROTOCOL_VIOLATION
+
+
+class UnsupportedFeature(ProtocolError):
+    """The handler used a feature the negotiated protocol version lacks."""
+
+    code = UNSUPPORTED_FEATURE

@@ -1,0 +1,608 @@
+"""The invocation state machine: one attempt of one invocation, without any I/O.
+
+The transport feeds it the request body (:meth:`StateMachine.feed`, :meth:`StateMachine.feed_eof`)
+and writes out what :meth:`StateMachine.take_output` returns. The context layer calls the
+``sys_*`` methods in program order; each one journals its command at once (or, while replaying,
+checks it against the recorded journal) and returns what the handler needs: an immediate value,
+or a :class:`NotificationId` to await through :meth:`StateMachine.do_progress`.
+
+Lifecycle: WAITING_START → (bootstrap: Start + ``known_entries`` journal entries) → REPLAYING
+while recorded commands remain → PROCESSING → CLOSED (after End, an error, or a suspension).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from . import messages as m
+from .errors import AttemptClosed, JournalMismatch, ProtocolError, ProtocolViolation
+from .framing import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FramingError, encode_frame
+from .futures import Combinator, FutureTree, Leaf, Node, leaves, prune, resolve
+from .types import (
+    CANCEL,
+    FIRST_AWAKEABLE_SIGNAL_ID,
+    VOID,
+    Failure,
+    Header,
+    InputInfo,
+    InvocationIdResult,
+    NotificationId,
+    NotificationKind,
+    Result,
+    StartInfo,
+    StateKeysResult,
+    Success,
+)
+
+MIN_PROTOCOL_VERSION = 5
+MAX_PROTOCOL_VERSION = 7
+
+
+class Phase(enum.Enum):
+    WAITING_START = "waiting start"
+    REPLAYING = "replaying"
+    PROCESSING = "processing"
+    CLOSED = "closed"
+
+
+class Progress(enum.Enum):
+    """What :meth:`StateMachine.do_progress` found."""
+
+    #: The awaited tree is resolved: read the results with :meth:`StateMachine.result`.
+    RESOLVED = "resolved"
+    #: Not resolved yet; more input may resolve it: wait for the next :meth:`feed`.
+    WAIT_INPUT = "wait input"
+    #: Invocation cancellation arrived (reported once); raise the 409 terminal error.
+    CANCELLED = "cancelled"
+    #: Input is closed and the tree cannot resolve: a SuspensionMessage was written, closed.
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class EagerValue:
+    """A state read answered from local state: ``None`` means the key is absent."""
+
+    value: bytes | None
+
+
+# A replay comparison: (new type, new command, recorded type, recorded command) → equal?
+_Comparer = Callable[[int, Message, int, Message], bool]
+
+
+def _notification_id(msg: Message) -> NotificationId | None:
+    which = msg.WhichOneof("id")
+    if which == "completion_id":
+        return NotificationId(NotificationKind.COMPLETION, msg.completion_id)  # type: ignore[attr-defined]
+    if which == "signal_id":
+        return NotificationId(NotificationKind.SIGNAL, msg.signal_id)  # type: ignore[attr-defined]
+    if which == "signal_name":
+        return NotificationId(NotificationKind.NAMED_SIGNAL, msg.signal_name)  # type: ignore[attr-defined]
+    return None
+
+
+def _failure_from_pb(f: m.Failure) -> Failure:
+    return Failure(f.code, f.message, {md.key: md.value for md in f.metadata})
+
+
+def _result_from_template(msg: m.NotificationTemplate) -> Result:
+    which = msg.WhichOneof("result")
+    if which == "value":
+        return Success(msg.value.content)
+    if which == "failure":
+        return _failure_from_pb(msg.failure)
+    if which == "invocation_id":
+        return InvocationIdResult(msg.invocation_id)
+    if which == "state_keys":
+        return StateKeysResult(tuple(k.decode("utf-8", "replace") for k in msg.state_keys.keys))
+    return VOID
+
+
+class StateMachine:
+    """One invocation attempt, speaking service protocol ``version`` (5, 6 or 7)."""
+
+    def __init__(self, version: int, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        if not MIN_PROTOCOL_VERSION <= version <= MAX_PROTOCOL_VERSION:
+            raise ValueError(f"unsupported service protocol version {version}")
+        self.version = version
+        self.phase = Phase.WAITING_START
+        self._decoder = FrameDecoder(max_message_size)
+        self._out: list[bytes] = []
+        self.start: StartInfo | None = None
+        self._entries_to_receive = 0
+        # Recorded commands not yet matched by the handler, in journal order.
+        self._replay: deque[tuple[int, Message]] = deque()
+        # Notifications received but not yet looked at, in arrival (= journal) order.
+        self._pending: deque[tuple[NotificationId, Result]] = deque()
+        # Notifications looked at: id → (position in the order they were looked at, result).
+        self._seen: dict[NotificationId, tuple[int, Result]] = {}
+        self._input_closed = False
+        self._cancel_reported = False
+        self.command_index = -1
+        self._next_completion_id = 1
+        self._next_signal_id = FIRST_AWAKEABLE_SIGNAL_ID
+        self._state: dict[str, bytes | None] = {}
+        self._partial_state = True
+        self._last_command: tuple[int, str] | None = None  # (type id, name) for error reports
+        # V7: run proposals awaiting their ack, by completion id.
+        self._proposals: dict[int, Result] = {}
+        #: Set when the machine closed with an error: (code, message).
+        self.failure: tuple[int, str] | None = None
+
+    # ------------------------------------------------------------------ input side
+
+    @property
+    def ready(self) -> bool:
+        """True once the StartMessage and every replayed journal entry have arrived."""
+        return self.start is not None and self._entries_to_receive == 0
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is Phase.CLOSED
+
+    @property
+    def input_closed(self) -> bool:
+        return self._input_closed
+
+    @property
+    def replaying(self) -> bool:
+        return self.phase is Phase.REPLAYING
+
+    def feed(self, data: bytes) -> None:
+        """Consume request body bytes. Bad input closes the attempt with an ErrorMessage."""
+        if self.phase is Phase.CLOSED:
+            return
+        try:
+            for frame in self._decoder.feed(data):
+                if m.is_notification(frame.type):
+                    # Every notification shares one layout; decode them all with it.
+                    msg: Message = m.NotificationTemplate.FromString(frame.payload)
+                else:
+                    msg = m.decode(frame.type, frame.payload)  # raises for unknown types
+                self._on_message(frame.type, msg)
+                if self.closed:
+                    return
+        except (FramingError, m.MessageDecodeError) as exc:
+            self._fail(ProtocolViolation(f"malformed message from the runtime: {exc}"))
+        except ProtocolError as exc:
+            self._fail(exc)
+        except Exception as exc:  # protobuf's DecodeError and friends
+            self._fail(ProtocolViolation(f"malformed message from the runtime: {exc!r}"))
+
+    def feed_eof(self) -> None:
+        """The runtime closed the request body."""
+        self._input_closed = True
+        if self.phase is Phase.CLOSED:
+            return
+        if self._decoder.pending:
+            self._fail(ProtocolViolation("input closed in the middle of a message"))
+        elif self.phase is Phase.WAITING_START or self._entries_to_receive > 0:
+            self._fail(
+                ProtocolViolation(
+                    "input closed while still waiting to receive all journal to replay"
+                )
+            )
+
+    def _on_message(self, type_id: int, msg: Message) -> None:
+        if self.phase is Phase.WAITING_START:
+            if type_id != m.MessageType.START:
+                raise ProtocolViolation(
+                    f"expected StartMessage as the first message, got type 0x{type_id:04x}"
+                )
+            self._on_start(msg)  # type: ignore[arg-type]
+            return
+        if type_id == m.MessageType.START:
+            raise ProtocolViolation("a second StartMessage arrived")
+        bootstrapping = self._entries_to_receive > 0
+        if m.is_notification(type_id):
+            nid = _notification_id(msg)
+            if nid is None:
+                raise ProtocolViolation(f"notification 0x{type_id:04x} carries no id")
+            self._pending.append((nid, _result_from_template(msg)))  # type: ignore[arg-type]
+        elif m.is_command(type_id):
+            if not bootstrapping:
+                raise ProtocolViolation(
+                    f"command 0x{type_id:04x} received after the journal was replayed"
+                )
+            self._replay.append((type_id, msg))
+        elif type_id == m.MessageType.PROPOSE_RUN_COMPLETION_ACK and self.version >= 7:
+            cid = msg.completion_id  # type: ignore[attr-defined]
+            if bootstrapping or self.phase is not Phase.PROCESSING or cid not in self._proposals:
+                raise ProtocolViolation(f"unexpected ProposeRunCompletionAck for {cid}")
+            self._pending.append((NotificationId.completion(cid), self._proposals.pop(cid)))
+        elif type_id == m.MessageType.COMMAND_ACK:
+            return  # We never request command acks; tolerate them.
+        else:
+            raise ProtocolViolation(f"unexpected message type 0x{type_id:04x}")
+        if bootstrapping:
+            self._entries_to_receive -= 1
+            if self._entries_to_receive == 0:
+                self._bootstrapped()
+
+    def _on_start(self, msg: m.StartMessage) -> None:
+        if msg.known_entries == 0:
+            raise ProtocolViolation("StartMessage.known_entries is 0: the journal has no input")
+        v7 = self.version >= 7
+        self.start = StartInfo(
+            id=msg.id,
+            debug_id=msg.debug_id,
+            key=msg.key,
+            known_entries=msg.known_entries,
+            retry_count_since_last_stored_entry=msg.retry_count_since_last_stored_entry,
+            duration_since_last_stored_entry_ms=msg.duration_since_last_stored_entry,
+            random_seed=msg.random_seed if self.version >= 6 else None,
+            scope=msg.scope if v7 and msg.HasField("scope") else None,
+            limit_key=msg.limit_key if v7 and msg.HasField("limit_key") else None,
+            idempotency_key=(
+                msg.idempotency_key if v7 and msg.HasField("idempotency_key") else None
+            ),
+        )
+        for entry in msg.state_map:
+            self._state[entry.key.decode("utf-8")] = entry.value
+        self._partial_state = msg.partial_state
+        self._entries_to_receive = msg.known_entries
+        self.phase = Phase.REPLAYING
+
+    def _bootstrapped(self) -> None:
+        if not self._replay or self._replay[0][0] != m.MessageType.INPUT_COMMAND:
+            raise ProtocolViolation("the replayed journal does not start with an InputCommand")
+
+    # ------------------------------------------------------------------ output side
+
+    def take_output(self) -> bytes:
+        """Frames written since the last call, ready to send."""
+        if not self._out:
+            return b""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._out)
+
+    def _write(self, message: Message, *, flags: int = 0) -> None:
+        type_id = m.type_of(message)
+        self._out.append(encode_frame(type_id, message.SerializeToString(), flags=flags))
+
+    # ------------------------------------------------------------------ determinism helpers
+
+    def random_seed(self) -> int:
+        """The invocation's random seed: from StartMessage (V6+), else derived from its id."""
+        start = self._require_start()
+        if start.random_seed is not None:
+            return start.random_seed
+        return int.from_bytes(hashlib.sha256(start.id).digest()[:8], "big")
+
+    def _require_start(self) -> StartInfo:
+        if self.start is None:
+            raise AttemptClosed("the invocation has not started")
+        return self.start
+
+    # ------------------------------------------------------------------ journaling
+
+    def _check_open(self) -> None:
+        if self.phase is Phase.CLOSED:
+            raise AttemptClosed("the invocation attempt is closed")
+        if self.phase is Phase.WAITING_START or self._entries_to_receive > 0:
+            raise AttemptClosed("the journal has not been received yet")
+
+    def _journal(self, command: Message, compare: _Comparer | None = None) -> Message:
+        """Record ``command`` (processing) or match it against the journal (replaying).
+
+        Returns the recorded command (replay) or ``command`` itself (processing).
+        """
+        self._check_open()
+        type_id = m.type_of(command)
+        self.command_index += 1
+        self._last_command = (type_id, _name_of(command))
+        if self._replay:
+            recorded_type, recorded = self._replay.popleft()
+            if not self._replay:
+                self.phase = Phase.PROCESSING
+            if not (compare or _default_compare)(type_id, command, recorded_type, recorded):
+                self._fail(
+                    JournalMismatch(
+                        f"journal mismatch at command {self.command_index}: the handler "
+                        f"issued {_describe(type_id, command)}, but the journal recorded "
+                        f"{_describe(recorded_type, recorded)}"
+                    )
+                )
+                raise JournalMismatch("journal mismatch")
+            return recorded
+        self.phase = Phase.PROCESSING
+        self._write(command)
+        return command
+
+    def _completion_id(self) -> int:
+        cid = self._next_completion_id
+        self._next_completion_id += 1
+        return cid
+
+    # ------------------------------------------------------------------ commands
+
+    def sys_input(self) -> InputInfo:
+        """Consume the InputCommand (always the first journal entry)."""
+        self._check_open()
+        if self.command_index != -1 or not self._replay:
+            raise ProtocolViolation("the input was already consumed")
+        recorded = self._journal(m.InputCommandMessage())
+        assert isinstance(recorded, m.InputCommandMessage)
+        return InputInfo(
+            headers=tuple(Header(h.key, h.value) for h in recorded.headers),
+            value=recorded.value.content,
+        )
+
+    def sys_get_state(self, key: str) -> EagerValue | NotificationId:
+        """Read state ``key``: answered at once from local state, or a completion to await."""
+        self._check_open()
+        cid = self._completion_id()  # taken on both paths, as every SDK does
+        if self.phase is Phase.REPLAYING and self._replay:
+            recorded = self._journal(
+                m.GetLazyStateCommandMessage(key=key.encode(), result_completion_id=cid),
+                _compare_state_read,
+            )
+            if isinstance(recorded, m.GetEagerStateCommandMessage):
+                return EagerValue(recorded.value.content if recorded.HasField("value") else None)
+            return NotificationId.completion(cid)
+        if key in self._state:
+            value = self._state[key]
+            self._journal(_eager_get(key, value))
+            return EagerValue(value)
+        if not self._partial_state:
+            self._journal(_eager_get(key, None))
+            return EagerValue(None)
+        self._journal(m.GetLazyStateCommandMessage(key=key.encode(), result_completion_id=cid))
+        return NotificationId.completion(cid)
+
+    def sys_get_state_keys(self) -> list[str] | NotificationId:
+        """List state keys: answered at once when the local view is complete."""
+        self._check_open()
+        cid = self._completion_id()
+        if self.phase is Phase.REPLAYING and self._replay:
+            recorded = self._journal(
+                m.GetLazyStateKeysCommandMessage(result_completion_id=cid), _compare_keys_read
+            )
+            if isinstance(recorded, m.GetEagerStateKeysCommandMessage):
+                return sorted(k.decode("utf-8") for k in recorded.value.keys)
+            return NotificationId.completion(cid)
+        if not self._partial_state:
+            keys = sorted(k for k, v in self._state.items() if v is not None)
+            self._journal(
+                m.GetEagerStateKeysCommandMessage(
+                    value=m.StateKeys(keys=[k.encode() for k in keys])
+                )
+            )
+            return keys
+        self._journal(m.GetLazyStateKeysCommandMessage(result_completion_id=cid))
+        return NotificationId.completion(cid)
+
+    def sys_set_state(self, key: str, value: bytes) -> None:
+        self._journal(m.SetStateCommandMessage(key=key.encode(), value=m.Value(content=value)))
+        self._state[key] = value
+
+    def sys_clear_state(self, key: str) -> None:
+        self._journal(m.ClearStateCommandMessage(key=key.encode()))
+        self._state[key] = None
+
+    def sys_clear_all_state(self) -> None:
+        self._journal(m.ClearAllStateCommandMessage())
+        self._state.clear()
+        self._partial_state = False
+
+    def sys_write_output(self, result: Success | Failure) -> None:
+        """Journal the handler's output (a value or a terminal failure)."""
+        if isinstance(result, Success):
+            command = m.OutputCommandMessage(value=m.Value(content=result.value))
+        else:
+            command = m.OutputCommandMessage(failure=self._failure_to_pb(result))
+        self._journal(command)
+
+    def sys_end(self) -> None:
+        """Write EndMessage and close: the attempt completed."""
+        self._check_open()
+        if self._replay:
+            self._fail(
+                JournalMismatch(
+                    f"the handler finished, but the journal has {len(self._replay)} more "
+                    "recorded command(s): the code changed"
+                )
+            )
+            raise JournalMismatch("journal mismatch")
+        self._write(m.EndMessage())
+        self.phase = Phase.CLOSED
+
+    def _failure_to_pb(self, failure: Failure) -> m.Failure:
+        pb = m.Failure(code=failure.code, message=failure.message)
+        if self.version >= 6:  # Failure.metadata exists since V6; V5 drops it.
+            for k, v in sorted(failure.metadata.items()):
+                pb.metadata.add(key=k, value=v)
+        return pb
+
+    # ------------------------------------------------------------------ awaiting
+
+    def do_progress(self, tree: FutureTree) -> Progress:
+        """Try to resolve ``tree`` from the notifications at hand.
+
+        Notifications are looked at one by one in arrival order, and the tree is checked after
+        each, so that races resolve the same way when the journal is replayed.
+        """
+        self._check_open()
+        while True:
+            if resolve(tree, self._seen) is not None:
+                return Progress.RESOLVED
+            if not self._cancel_reported and CANCEL in self._seen:
+                self._cancel_reported = True
+                return Progress.CANCELLED
+            if self._pending:
+                nid, result = self._pending.popleft()
+                if nid not in self._seen:
+                    self._seen[nid] = (len(self._seen), result)
+                continue
+            if self._replay:
+                self._fail(
+                    JournalMismatch(
+                        "the handler awaits a result that the journal does not have, while "
+                        f"{len(self._replay)} recorded command(s) remain: an await was added"
+                    )
+                )
+                raise JournalMismatch("journal mismatch")
+            if self._input_closed:
+                self._suspend(tree)
+                return Progress.SUSPENDED
+            return Progress.WAIT_INPUT
+
+    def result(self, nid: NotificationId) -> Result | None:
+        """The result of a notification that :meth:`do_progress` has looked at."""
+        entry = self._seen.get(nid)
+        return None if entry is None else entry[1]
+
+    def resolved_at(self, tree: FutureTree) -> int | None:
+        """Position (in seen order) at which ``tree`` resolved; used to pick race winners."""
+        r = resolve(tree, self._seen)
+        return None if r is None else r.at
+
+    def _suspend(self, tree: FutureTree) -> None:
+        remaining = prune(tree, self._seen) or tree
+        if not self._cancel_reported and CANCEL not in self._seen:
+            # Cancellation must be able to wake a suspended invocation.
+            remaining = Node(Combinator.FIRST_COMPLETED, (remaining, Leaf(CANCEL)))
+        if self.version >= 7:
+            msg = m.SuspensionMessage(awaiting_on=_future_to_pb(remaining))
+        else:
+            msg = m.SuspensionMessage()
+            for nid in leaves(remaining):
+                if nid in self._seen:
+                    continue
+                if nid.kind is NotificationKind.COMPLETION:
+                    msg.waiting_completions.append(int(nid.value))
+                elif nid.kind is NotificationKind.SIGNAL:
+                    msg.waiting_signals.append(int(nid.value))
+                else:
+                    msg.waiting_named_signals.append(str(nid.value))
+        self._write(msg)
+        self.phase = Phase.CLOSED
+
+    # ------------------------------------------------------------------ failures
+
+    def notify_error(
+        self,
+        code: int,
+        message: str,
+        stacktrace: str = "",
+        *,
+        next_retry_delay_ms: int | None = None,
+        related_to_last_command: bool = False,
+    ) -> None:
+        """Fail this attempt with an ErrorMessage (Restate retries it). No-op once closed."""
+        if self.phase is Phase.CLOSED:
+            return
+        msg = m.ErrorMessage(code=code, message=message, stacktrace=stacktrace)
+        if next_retry_delay_ms is not None:
+            msg.next_retry_delay = next_retry_delay_ms
+        if related_to_last_command and self._last_command is not None:
+            msg.related_command_index = self.command_index
+            msg.related_command_type = self._last_command[0]
+            if self._last_command[1]:
+                msg.related_command_name = self._last_command[1]
+        self._write(msg)
+        self.phase = Phase.CLOSED
+        self.failure = (code, message)
+
+    def _fail(self, error: ProtocolError) -> None:
+        self.notify_error(error.code, error.message, related_to_last_command=True)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _future_to_pb(tree: FutureTree) -> m.Future:
+    if isinstance(tree, Leaf):
+        tree = Node(Combinator.FIRST_COMPLETED, (tree,))
+    pb = m.Future(combinator_type=int(tree.combinator))  # type: ignore[arg-type]
+    for child in tree.children:
+        if isinstance(child, Node):
+            pb.nested_futures.append(_future_to_pb(child))
+        elif child.id.kind is NotificationKind.COMPLETION:
+            pb.waiting_completions.append(int(child.id.value))
+        elif child.id.kind is NotificationKind.SIGNAL:
+            pb.waiting_signals.append(int(child.id.value))
+        else:
+            pb.waiting_named_signals.append(str(child.id.value))
+    return pb
+
+
+def _eager_get(key: str, value: bytes | None) -> m.GetEagerStateCommandMessage:
+    if value is None:
+        return m.GetEagerStateCommandMessage(key=key.encode(), void=m.Void())
+    return m.GetEagerStateCommandMessage(key=key.encode(), value=m.Value(content=value))
+
+
+def _name_of(message: Message) -> str:
+    for field in ("name", "entry_name"):
+        try:
+            return str(getattr(message, field))
+        except AttributeError:
+            continue
+    return ""
+
+
+def _describe(type_id: int, message: Message) -> str:
+    try:
+        type_name = m.MessageType(type_id).name
+    except ValueError:
+        type_name = f"0x{type_id:04x}"
+    text = str(message).replace("\n", " ").strip()
+    if len(text) > 200:
+        text = text[:200] + "…"
+    return f"{type_name} {{{text}}}"
+
+
+# Fields that depend on wall-clock time or were decided by the runtime: not compared on replay.
+_IGNORED_ON_REPLAY: Mapping[int, Sequence[str]] = {
+    m.MessageType.INPUT_COMMAND: ("headers", "value", "name"),
+    m.MessageType.SLEEP_COMMAND: ("wake_up_time", "result_completion_id"),
+    m.MessageType.ONE_WAY_CALL_COMMAND: ("invoke_time",),
+    m.MessageType.GET_EAGER_STATE_KEYS_COMMAND: ("value",),
+}
+
+
+def _without(message: Message, fields: Iterable[str]) -> Message:
+    copy = type(message)()
+    copy.CopyFrom(message)
+    for field in fields:
+        copy.ClearField(field)
+    return copy
+
+
+def _default_compare(t1: int, new: Message, t2: int, recorded: Message) -> bool:
+    if t1 != t2:
+        return False
+    ignored = _IGNORED_ON_REPLAY.get(t1)
+    if ignored:
+        return _without(new, ignored) == _without(recorded, ignored)
+    return new == recorded
+
+
+def _compare_state_read(t1: int, new: Message, t2: int, recorded: Message) -> bool:
+    # A state read replays against either the eager or the lazy command.
+    assert isinstance(new, m.GetLazyStateCommandMessage)
+    if t2 == m.MessageType.GET_EAGER_STATE_COMMAND:
+        assert isinstance(recorded, m.GetEagerStateCommandMessage)
+        return recorded.key == new.key and recorded.name == new.name
+    return _default_compare(t1, new, t2, recorded)
+
+
+def _compare_keys_read(t1: int, new: Message, t2: int, recorded: Message) -> bool:
+    if t2 == m.MessageType.GET_EAGER_STATE_KEYS_COMMAND:
+        assert isinstance(recorded, m.GetEagerStateKeysCommandMessage)
+        return recorded.name == _name_of(new)
+    return _default_compare(t1, new, t2, recorded)
+
+
+__all__ = ["EagerValue", "Phase", "Progress", "StateMachine"]

@@ -1,0 +1,111 @@
+"""Plain values the state machine hands to the context layer: ids and results."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+# Built-in signal ids (BuiltInSignal): 1 is CANCEL, 2..16 are reserved, awakeables start at 17.
+CANCEL_SIGNAL_ID = 1
+FIRST_AWAKEABLE_SIGNAL_ID = 17
+
+
+class NotificationKind(enum.IntEnum):
+    COMPLETION = 0
+    SIGNAL = 1
+    NAMED_SIGNAL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationId:
+    """What a durable future waits for: a completion id, a signal index or a signal name."""
+
+    kind: NotificationKind
+    value: int | str
+
+    @staticmethod
+    def completion(completion_id: int) -> NotificationId:
+        return NotificationId(NotificationKind.COMPLETION, completion_id)
+
+    @staticmethod
+    def signal(index: int) -> NotificationId:
+        return NotificationId(NotificationKind.SIGNAL, index)
+
+    @staticmethod
+    def named(name: str) -> NotificationId:
+        return NotificationId(NotificationKind.NAMED_SIGNAL, name)
+
+
+CANCEL = NotificationId.signal(CANCEL_SIGNAL_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class Void:
+    """A completion without a value (e.g. a timer fired, a state key is absent)."""
+
+
+VOID = Void()
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """A completion with a payload."""
+
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A terminal failure carried by a completion or written as output."""
+
+    code: int
+    message: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationIdResult:
+    """The invocation id of a call or send."""
+
+    invocation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateKeysResult:
+    """The state keys of an object."""
+
+    keys: Sequence[str]
+
+
+Result = Void | Success | Failure | InvocationIdResult | StateKeysResult
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartInfo:
+    """What the StartMessage told us about this attempt."""
+
+    id: bytes
+    debug_id: str
+    key: str
+    known_entries: int
+    retry_count_since_last_stored_entry: int
+    duration_since_last_stored_entry_ms: int
+    random_seed: int | None
+    scope: str | None
+    limit_key: str | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputInfo:
+    """The handler's input: the caller's headers and the raw payload."""
+
+    headers: Sequence[Header]
+    value: bytes

@@ -1,0 +1,1 @@
+"""HTTP transport: the ASGI app and hypercorn serving. The only layer that knows HTTP."""

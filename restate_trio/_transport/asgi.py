@@ -1,0 +1,272 @@
+"""The ASGI application: routing, discovery, identity, and invocation streams.
+
+Two hypercorn behaviours shape this module (see ecosystem notes, hypercorn #329):
+
+* hypercorn's HTTP/2 reader blocks the *whole connection* once one stream's receive queue is
+  full, so every request body is drained by a pump task until it ends, for the life of the
+  stream;
+* if the app finishes its response (or raises) while the peer's half of the stream is still
+  open, a late DATA frame crashes hypercorn's trio server. So a response is only ended after the
+  request body ended (or the client disconnected), error responses drain first, and the app
+  never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+
+import trio
+
+from .._context.invocation import Attempt
+from .._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
+from .._protocol.identity import IdentityError, IdentityVerifier
+from .._protocol.machine import MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, StateMachine
+from .._service.definitions import ServiceDefinition
+from .._service.manifest import (
+    build_manifest,
+    manifest_content_type,
+    negotiate_manifest_version,
+    serialize_manifest,
+)
+from .._version import __version__
+
+logger = logging.getLogger("restate_trio")
+
+Scope = MutableMapping[str, object]
+Message = MutableMapping[str, object]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SERVER_HEADER = (b"x-restate-server", f"restate-trio/{__version__}".encode())
+_INVOCATION_CONTENT_TYPE = "application/vnd.restate.invocation.v"
+
+
+class RestateApp:
+    """The ASGI-3 application of an :class:`~restate_trio.Endpoint`."""
+
+    def __init__(
+        self,
+        services: Mapping[str, ServiceDefinition],
+        *,
+        identity: IdentityVerifier,
+        protocol_mode: str | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        self._services = dict(services)
+        self._identity = identity
+        self._protocol_mode = protocol_mode
+        self._max_message_size = max_message_size
+        self._manifest_cache: dict[tuple[int, str], bytes] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            kind = scope.get("type")
+            if kind == "http":
+                await self._http(scope, receive, send)
+            elif kind == "lifespan":
+                await _lifespan(receive, send)
+        except Exception:
+            # Raising would make hypercorn close the stream early (see module docstring).
+            logger.exception("restate_trio: unexpected error serving %s", scope.get("path"))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        headers = _headers(scope)
+        segments = path.rstrip("/").split("/")
+        if len(segments) >= 3 and segments[-3] == "invoke":
+            await self._invoke(scope, segments[-2], segments[-1], headers, receive, send)
+        elif segments[-1] == "discover":
+            await self._discover(scope, path, headers, receive, send)
+        elif segments[-1] == "health":
+            await _respond(receive, send, 200, b'{"status":"ok"}', "application/json")
+        else:
+            await _respond(receive, send, 404, f"no route for {path}".encode())
+
+    async def _discover(
+        self, scope: Scope, path: str, headers: Mapping[str, str], receive: Receive, send: Send
+    ) -> None:
+        if not await self._verified(path, headers, receive, send):
+            return
+        version = negotiate_manifest_version(headers.get("accept"))
+        if version is None:
+            await _respond(
+                receive,
+                send,
+                415,
+                b"unsupported discovery manifest version; this SDK serves "
+                b"application/vnd.restate.endpointmanifest.v1+json to v4+json",
+            )
+            return
+        mode = self._protocol_mode or (
+            "REQUEST_RESPONSE" if scope.get("http_version") in ("1.0", "1.1") else "BIDI_STREAM"
+        )
+        body = self._manifest_cache.get((version, mode))
+        if body is None:
+            manifest = build_manifest(
+                list(self._services.values()),
+                protocol_mode=mode,  # type: ignore[arg-type]
+                min_protocol_version=MIN_PROTOCOL_VERSION,
+                max_protocol_version=MAX_PROTOCOL_VERSION,
+                manifest_version=version,
+            )
+            body = self._manifest_cache[(version, mode)] = serialize_manifest(manifest)
+        await _respond(receive, send, 200, body, manifest_content_type(version))
+
+    async def _verified(
+        self, path: str, headers: Mapping[str, str], receive: Receive, send: Send
+    ) -> bool:
+        if not self._identity.enabled:
+            return True
+        try:
+            self._identity.verify(headers, path)
+        except IdentityError as exc:
+            logger.warning("restate_trio: rejected request to %s: %s", path, exc)
+            await _respond(receive, send, 401, f"request identity rejected: {exc}".encode())
+            return False
+        return True
+
+    async def _invoke(
+        self,
+        scope: Scope,
+        service_name: str,
+        handler_name: str,
+        headers: Mapping[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        path = str(scope.get("path", ""))
+        if not await self._verified(path, headers, receive, send):
+            return
+        service = self._services.get(service_name)
+        handler = service.handlers.get(handler_name) if service is not None else None
+        if handler is None:
+            await _respond(receive, send, 404, f"unknown handler {service_name}/{handler_name}".encode())
+            return
+        content_type = headers.get("content-type", "")
+        version = _invocation_version(content_type)
+        if version is None:
+            await _respond(
+                receive,
+                send,
+                415,
+                f"unsupported content type {content_type!r}: this SDK speaks "
+                f"{_INVOCATION_CONTENT_TYPE}{MIN_PROTOCOL_VERSION} to "
+                f"{_INVOCATION_CONTENT_TYPE}{MAX_PROTOCOL_VERSION}".encode(),
+            )
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", content_type.encode()), SERVER_HEADER],
+            }
+        )
+        machine = StateMachine(version, max_message_size=self._max_message_size)
+        attempt = Attempt(machine, handler, headers)
+        stream = _Stream(send)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_pump, receive, attempt, stream, nursery.cancel_scope)
+            await attempt.run(stream.write)
+            # The runtime closes its half once it has read our terminal frame; ending ours
+            # first would expose hypercorn #329 (see module docstring).
+            await stream.input_done.wait()
+            await stream.finish()
+
+
+class _Stream:
+    """The response side of one invocation stream."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.input_done = trio.Event()
+        self.disconnected = False
+
+    async def write(self, data: bytes) -> None:
+        if not self.disconnected:
+            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def finish(self) -> None:
+        if not self.disconnected:
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _pump(
+    receive: Receive, attempt: Attempt, stream: _Stream, cancel_scope: trio.CancelScope
+) -> None:
+    """Drain the request body into the attempt until it ends or the client goes away."""
+    while True:
+        message = await receive()
+        kind = message.get("type")
+        if kind == "http.request":
+            body = message.get("body", b"")
+            if body:
+                attempt.feed(bytes(body))  # type: ignore[call-overload]
+            if not message.get("more_body", False):
+                attempt.feed_eof()
+                stream.input_done.set()
+                return
+        elif kind == "http.disconnect":
+            stream.disconnected = True
+            stream.input_done.set()
+            attempt.abort()
+            cancel_scope.cancel()
+            return
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect" or not message.get("more_body", False):
+            return
+
+
+async def _respond(
+    receive: Receive, send: Send, status: int, body: bytes, content_type: str = "text/plain"
+) -> None:
+    await _drain(receive)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                SERVER_HEADER,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        kind = message.get("type")
+        if kind == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif kind == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    raw = scope.get("headers") or ()
+    out: dict[str, str] = {}
+    for name, value in raw:  # type: ignore[attr-defined]
+        out[bytes(name).decode("latin-1").lower()] = bytes(value).decode("latin-1")
+    return out
+
+
+def _invocation_version(content_type: str) -> int | None:
+    content_type = content_type.split(";", 1)[0].strip()
+    if not content_type.startswith(_INVOCATION_CONTENT_TYPE):
+        return None
+    try:
+        version = int(content_type[len(_INVOCATION_CONTENT_TYPE) :])
+    except ValueError:
+        return None
+    return version if MIN_PROTOCOL_VERSION <= version <= MAX_PROTOCOL_VERSION else None
+
+
+__all__ = ["RestateApp"]

@@ -1,0 +1,47 @@
+"""Serving an ASGI app with hypercorn's trio worker, tuned for Restate."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.typing import ASGIFramework
+
+from .asgi import RestateApp
+
+# Restate multiplexes many long-lived invocations over few HTTP/2 connections. hypercorn's
+# browser-oriented defaults (GOAWAY after 1000 streams, 100 concurrent streams, 5 s keep-alive)
+# make the runtime retry in-flight invocations under load.
+_UNLIMITED = 2**31 - 1
+
+
+def restate_config(address: str) -> Config:
+    """A hypercorn Config for serving Restate invocations on ``address`` (``host:port``)."""
+    config = Config()
+    config.bind = [address]
+    config.keep_alive_max_requests = _UNLIMITED
+    config.h2_max_concurrent_streams = _UNLIMITED
+    config.keep_alive_timeout = _UNLIMITED
+    config.graceful_timeout = 5.0
+    config.accesslog = None
+    return config
+
+
+async def serve(
+    app: RestateApp,
+    address: str,
+    *,
+    config: Config | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    config = config or restate_config(address)
+    await hypercorn_serve(
+        cast(ASGIFramework, app),
+        config,
+        shutdown_trigger=shutdown_trigger,
+        task_status=task_status,
+    )

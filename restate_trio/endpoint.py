@@ -1,0 +1,141 @@
+"""The endpoint: the services you serve to Restate, as an ASGI app or a trio server.
+
+Example::
+
+    import trio
+    import restate_trio as restate
+
+    class Greeter:
+        async def greet(self, ctx: restate.Context, name: str) -> str:
+            return f"Hello {name}!"
+
+    endpoint = restate.Endpoint()
+    endpoint.bind(restate.reflect(Greeter()))
+    app = endpoint.app()  # for `hypercorn -k trio module:app`
+
+    if __name__ == "__main__":
+        trio.run(endpoint.serve, "127.0.0.1:9080")
+
+Then register it with Restate (``restate deployments register http://127.0.0.1:9080``) and
+call ``curl localhost:8080/Greeter/greet --json '"Ada"'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Literal
+
+import trio
+
+from ._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
+from ._protocol.identity import IdentityVerifier
+from ._service.definitions import ServiceDefinition
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
+
+    from ._transport.asgi import RestateApp
+
+__all__ = ["ASGIApp", "Endpoint"]
+
+#: The ASGI-3 callable type: ``await app(scope, receive, send)``.
+ASGIApp = Callable[
+    [
+        MutableMapping[str, object],
+        Callable[[], Awaitable[MutableMapping[str, object]]],
+        Callable[[MutableMapping[str, object]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+
+class Endpoint:
+    """A set of services served to Restate.
+
+    :param identity_keys: Restate's request-identity public keys (``publickeyv1_…``). When
+        given, every discovery and invocation request must carry a valid signature from one of
+        them, otherwise it is answered 401. Without keys, requests are not checked.
+    :param protocol_mode: ``"bidi"`` or ``"request_response"``; by default the endpoint answers
+        discovery over HTTP/2 with bidirectional streaming and over HTTP/1.1 with
+        request/response.
+    :param max_message_size: the largest protocol message accepted from the runtime, in bytes.
+    """
+
+    def __init__(
+        self,
+        *,
+        identity_keys: Sequence[str] = (),
+        protocol_mode: Literal["bidi", "request_response"] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        if isinstance(identity_keys, str):
+            raise TypeError("identity_keys takes a list of keys, not a single string")
+        self._identity = IdentityVerifier(list(identity_keys))
+        self._protocol_mode: str | None = {
+            None: None,
+            "bidi": "BIDI_STREAM",
+            "request_response": "REQUEST_RESPONSE",
+        }[protocol_mode]
+        self._max_message_size = max_message_size
+        self._services: dict[str, ServiceDefinition] = {}
+        self._app: RestateApp | None = None
+
+    def bind(self, *services: ServiceDefinition) -> Endpoint:
+        """Add services (from :func:`~restate_trio.reflect`); returns the endpoint for chaining."""
+        if self._app is not None:
+            raise RuntimeError("bind() must be called before app() or serve()")
+        for service in services:
+            if not isinstance(service, ServiceDefinition):
+                raise TypeError(
+                    f"bind() takes service definitions (use restate_trio.reflect(obj)), "
+                    f"got {type(service).__name__}"
+                )
+            if service.name in self._services:
+                raise ValueError(f"a service named {service.name!r} is already bound")
+            self._services[service.name] = service
+        return self
+
+    @property
+    def services(self) -> Sequence[ServiceDefinition]:
+        """The bound services, in binding order."""
+        return tuple(self._services.values())
+
+    def app(self) -> ASGIApp:
+        """The ASGI application, for ``hypercorn -k trio module:app``."""
+        if self._app is None:
+            from ._transport.asgi import RestateApp
+
+            self._app = RestateApp(
+                self._services,
+                identity=self._identity,
+                protocol_mode=self._protocol_mode,
+                max_message_size=self._max_message_size,
+            )
+        return self._app
+
+    async def serve(
+        self,
+        address: str = "0.0.0.0:9080",
+        *,
+        config: Config | None = None,
+        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve the endpoint with hypercorn's trio worker until cancelled.
+
+        HTTP/2 cleartext (prior knowledge, as Restate connects) and HTTP/1.1 share the port.
+        With ``nursery.start(endpoint.serve, "127.0.0.1:0")`` it reports the bound URLs, e.g.
+        ``["http://127.0.0.1:43567"]``. ``config`` replaces the Restate-tuned hypercorn
+        configuration (keep-alive and stream limits raised; see ``restate_config``).
+        """
+        from ._transport.serve import serve
+
+        self.app()
+        assert self._app is not None
+        await serve(
+            self._app,
+            address,
+            config=config,
+            shutdown_trigger=shutdown_trigger,
+            task_status=task_status,
+        )
