@@ -171,6 +171,8 @@ class Attempt:
         self._flush()
         if not handler.has_input:
             return await handler.fn(self)
+        if not self._input.value and not handler.input_required:
+            return await handler.fn(self, None)
         try:
             arg = _decode(handler.input_codec, self._input.value, handler.input_type)
         except CodecError as exc:

@@ -140,7 +140,7 @@ class RestateApp:
             return
         service = self._services.get(service_name)
         handler = service.handlers.get(handler_name) if service is not None else None
-        if handler is None:
+        if service is None or handler is None:
             await _respond(receive, send, 404, f"unknown handler {service_name}/{handler_name}".encode())
             return
         content_type = headers.get("content-type", "")
@@ -163,7 +163,7 @@ class RestateApp:
             }
         )
         machine = StateMachine(version, max_message_size=self._max_message_size)
-        attempt = Attempt(machine, handler, headers)
+        attempt = Attempt(machine, handler, headers, state_codec=service.codec)
         stream = _Stream(send)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_pump, receive, attempt, stream, nursery.cancel_scope)
