@@ -95,8 +95,10 @@ class ObjectSharedContext(Context, Protocol):
     @overload
     def get(self, name: str) -> DurableFuture[object]: ...
     @overload
-    def get(self, name: str, *, type: type[T]) -> DurableFuture[T | None]: ...  # noqa: A002
-    def get(self, name: str, *, type: type[T] | None = None) -> DurableFuture[T | None] | DurableFuture[object]:  # noqa: A002, E501
+    def get(self, name: str, *, type: type[T]) -> DurableFuture[T | None]: ...
+    def get(
+        self, name: str, *, type: type[T] | None = None
+    ) -> DurableFuture[T | None] | DurableFuture[object]:
         """Read state entry ``name`` decoded as ``type``; ``None`` when it is not set.
 
         Without ``type`` the value is decoded as plain JSON data (dicts, lists, numbers…).

@@ -85,7 +85,7 @@ class Endpoint:
         if self._app is not None:
             raise RuntimeError("bind() must be called before app() or serve()")
         for service in services:
-            if not isinstance(service, ServiceDefinition):
+            if not isinstance(service, ServiceDefinition):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise TypeError(
                     f"bind() takes service definitions (use restate_trio.reflect(obj)), "
                     f"got {type(service).__name__}"

@@ -47,7 +47,8 @@ class DurableFutureImpl(Generic[T]):
 
     async def _wait(self) -> T:
         if self._value is _UNSET:
-            assert self._nid is not None and self._convert is not None
+            assert self._nid is not None
+            assert self._convert is not None
             result = await self._attempt.await_notification(self._nid)
             self._value = self._convert(result)
         else:

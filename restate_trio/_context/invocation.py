@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar, cast, overload
+from typing import NoReturn, TypeVar, cast, overload
 
 import trio
 
@@ -42,7 +42,7 @@ T = TypeVar("T")
 SendBytes = Callable[[bytes], Awaitable[None]]
 
 
-class AttemptEnded(BaseException):  # noqa: N818 - control flow, not an error
+class AttemptEnded(BaseException):
     """Unwinds the handler once its attempt is over (suspended, failed, or disconnected).
 
     A BaseException, like ``trio.Cancelled``, so that ``except Exception`` in user code does not
@@ -253,7 +253,7 @@ class Attempt:
                 self._end()
             await self._input_changed.wait()
 
-    def _end(self) -> None:
+    def _end(self) -> NoReturn:
         """The machine closed under the handler: flush and unwind it."""
         self._flush()
         self._scope.cancel()
@@ -280,7 +280,8 @@ class Attempt:
     def request(self) -> Request:
         if self._request is None:
             start = self._machine.start
-            assert start is not None and self._input is not None
+            assert start is not None
+            assert self._input is not None
             self._request = Request(
                 id=start.debug_id,
                 headers={h.key: h.value for h in self._input.headers},
@@ -300,8 +301,8 @@ class Attempt:
     @overload
     def get(self, name: str) -> DurableFuture[object]: ...
     @overload
-    def get(self, name: str, *, type: type[T]) -> DurableFuture[T | None]: ...  # noqa: A002
-    def get(  # noqa: A002
+    def get(self, name: str, *, type: type[T]) -> DurableFuture[T | None]: ...
+    def get(
         self, name: str, *, type: type[T] | None = None
     ) -> DurableFuture[T | None] | DurableFuture[object]:
         machine = self._journal()
@@ -318,14 +319,14 @@ class Attempt:
 
         if isinstance(answer, EagerValue):
             value = None if answer.value is None else _decode(codec, answer.value, tp)
-            return DurableFutureImpl.completed(self, value)
+            return DurableFutureImpl[object].completed(self, value)
         return DurableFutureImpl(self, answer, convert)
 
     def state_keys(self) -> DurableFuture[list[str]]:
         machine = self._journal()
         answer = self._call(machine.sys_get_state_keys)
         if isinstance(answer, list):
-            return DurableFutureImpl.completed(self, answer)
+            return DurableFutureImpl[list[str]].completed(self, answer)
 
         def convert(result: Result) -> list[str]:
             if isinstance(result, StateKeysResult):
@@ -365,11 +366,11 @@ def _as_terminal(error: BaseException) -> TerminalError | None:
     if isinstance(error, TerminalError):
         return error
     if isinstance(error, BaseExceptionGroup):
-        rest = error.split(TerminalError)[1]
-        if rest is None:
-            first: BaseException = error
+        group = cast("BaseExceptionGroup[BaseException]", error)
+        if group.split(TerminalError)[1] is None:
+            first: BaseException = group
             while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
+                first = first.exceptions[0]  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
             assert isinstance(first, TerminalError)
             return first
     return None

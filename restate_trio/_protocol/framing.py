@@ -37,6 +37,8 @@ class Frame:
 
 def encode_frame(type_id: int, payload: bytes, *, flags: int = 0) -> bytes:
     """Encode one frame (header + payload)."""
+    if not 0 <= type_id <= 0xFFFF or not 0 <= flags <= 0xFFFF:
+        raise FramingError(f"type 0x{type_id:x} or flags 0x{flags:x} out of the u16 range")
     if len(payload) > 0xFFFFFFFF:
         raise FramingError(f"payload of {len(payload)} bytes does not fit a frame")
     return _HEADER.pack((type_id << 48) | (flags << 32) | len(payload)) + payload

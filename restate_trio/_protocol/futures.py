@@ -44,16 +44,24 @@ class Resolution:
     failed: bool
 
 
-def resolve(tree: FutureTree, seen: Mapping[NotificationId, tuple[int, Result]]) -> Resolution | None:
+def resolve(
+    tree: FutureTree, seen: Mapping[NotificationId, tuple[int, Result]]
+) -> Resolution | None:
     """Whether ``tree`` is resolved by the ``seen`` notifications (id → (position, result))."""
     if isinstance(tree, Leaf):
         entry = seen.get(tree.id)
         if entry is None:
             return None
         return Resolution(entry[0], isinstance(entry[1], Failure))
-    done = [r for r in (resolve(c, seen) for c in tree.children) if r is not None]
     n = len(tree.children)
     combinator = tree.combinator
+    if n == 0:
+        # Like Promise.race([]) / all([]) / any([]): a race of nothing never finishes, "all of
+        # nothing" is done at once, and "any of nothing" has failed at once.
+        if combinator is Combinator.FIRST_COMPLETED:
+            return None
+        return Resolution(-1, combinator is Combinator.FIRST_SUCCEEDED_OR_ALL_FAILED)
+    done = [r for r in (resolve(c, seen) for c in tree.children) if r is not None]
     if combinator is Combinator.FIRST_COMPLETED:
         return min(done, key=_at) if done else None
     if combinator is Combinator.ALL_COMPLETED:

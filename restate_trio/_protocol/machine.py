@@ -211,7 +211,8 @@ class StateMachine:
                 )
             self._replay.append((type_id, msg))
         elif type_id == m.MessageType.PROPOSE_RUN_COMPLETION_ACK and self.version >= 7:
-            cid = msg.completion_id  # type: ignore[attr-defined]
+            assert isinstance(msg, m.ProposeRunCompletionAckMessage)
+            cid = msg.completion_id
             if bootstrapping or self.phase is not Phase.PROCESSING or cid not in self._proposals:
                 raise ProtocolViolation(f"unexpected ProposeRunCompletionAck for {cid}")
             self._pending.append((NotificationId.completion(cid), self._proposals.pop(cid)))
@@ -369,7 +370,7 @@ class StateMachine:
                 m.GetLazyStateKeysCommandMessage(result_completion_id=cid), _compare_keys_read
             )
             if isinstance(recorded, m.GetEagerStateKeysCommandMessage):
-                return sorted(k.decode("utf-8") for k in recorded.value.keys)
+                return sorted(k.decode("utf-8", "replace") for k in recorded.value.keys)
             return NotificationId.completion(cid)
         if not self._partial_state:
             keys = sorted(k for k, v in self._state.items() if v is not None)
@@ -469,7 +470,11 @@ class StateMachine:
 
     def _suspend(self, tree: FutureTree) -> None:
         remaining = prune(tree, self._seen) or tree
-        if not self._cancel_reported and CANCEL not in self._seen:
+        if (
+            not self._cancel_reported
+            and CANCEL not in self._seen
+            and CANCEL not in set(leaves(remaining))
+        ):
             # Cancellation must be able to wake a suspended invocation.
             remaining = Node(Combinator.FIRST_COMPLETED, (remaining, Leaf(CANCEL)))
         if self.version >= 7:
@@ -544,7 +549,8 @@ def _eager_get(key: str, value: bytes | None) -> m.GetEagerStateCommandMessage:
 
 
 def _name_of(message: Message) -> str:
-    for field in ("name", "entry_name"):
+    # SendSignal's `name` is the signal's name; its entry name is `entry_name`.
+    for field in ("entry_name", "name"):
         try:
             return str(getattr(message, field))
         except AttributeError:

@@ -14,7 +14,8 @@ Two hypercorn behaviours shape this module (see ecosystem notes, hypercorn #329)
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import cast
 
 import trio
 
@@ -141,7 +142,8 @@ class RestateApp:
         service = self._services.get(service_name)
         handler = service.handlers.get(handler_name) if service is not None else None
         if service is None or handler is None:
-            await _respond(receive, send, 404, f"unknown handler {service_name}/{handler_name}".encode())
+            message = f"unknown handler {service_name}/{handler_name}"
+            await _respond(receive, send, 404, message.encode())
             return
         content_type = headers.get("content-type", "")
         version = _invocation_version(content_type)
@@ -251,11 +253,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    raw = scope.get("headers") or ()
-    out: dict[str, str] = {}
-    for name, value in raw:  # type: ignore[attr-defined]
-        out[bytes(name).decode("latin-1").lower()] = bytes(value).decode("latin-1")
-    return out
+    raw = cast("Iterable[tuple[bytes, bytes]]", scope.get("headers") or ())
+    return {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in raw}
 
 
 def _invocation_version(content_type: str) -> int | None:

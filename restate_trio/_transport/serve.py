@@ -7,7 +7,7 @@ from typing import cast
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio import serve as hypercorn_serve  # pyright: ignore[reportUnknownVariableType]
 from hypercorn.typing import ASGIFramework
 
 from .asgi import RestateApp

@@ -31,7 +31,7 @@ class PayloadCodec(Protocol):
         ...
 
     def encode(self, value: object, tp: object = object) -> bytes:
-        """Encode ``value`` (declared as ``tp``) to bytes; raise :class:`CodecError` if impossible."""
+        """Encode ``value`` (declared as ``tp``); raise :class:`CodecError` if impossible."""
         ...
 
     def decode(self, data: bytes, tp: type[T]) -> T:

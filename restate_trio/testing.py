@@ -1,0 +1,1223 @@
+"""Test harness: run a real ``restate-server`` next to your services.
+
+This module starts a genuine Restate server as a child process, registers
+your :class:`restate_trio.Endpoint` with it and lets you call handlers
+through the server's HTTP ingress, so tests exercise exactly the code path a
+deployment does.
+
+The server binary is the one published on npm as
+``@restatedev/restate-server``; :func:`install_restate_server` (or
+``python -m restate_trio.testing install``) downloads it into a local cache.
+
+Typical use with ``pytest`` and ``pytest-trio``::
+
+    import pytest
+    from restate_trio.testing import RestateServer, serve_endpoint
+
+
+    @pytest.fixture(scope="module")
+    def restate_server():
+        with RestateServer() as server:
+            yield server
+
+
+    async def test_greet(restate_server):
+        async with serve_endpoint(my_endpoint, restate_server):
+            response = await restate_server.ingress("/Greeter/greet", "world")
+            assert response.json() == "Hello world!"
+
+The server is started *synchronously* (:meth:`RestateServer.start` blocks
+until it is healthy) so that it can live in a module- or session-scoped
+synchronous fixture, while the helpers that talk to it are ``async`` and run
+under trio.
+
+The HTTP helpers need :mod:`httpx` (``pip install restate-trio[testing]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import weakref
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, Self, TypeAlias, cast
+from urllib.parse import urlsplit
+
+import orjson
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import (
+        AsyncGenerator,
+        Awaitable,
+        Callable,
+        Collection,
+        Mapping,
+        Sequence,
+    )
+    from datetime import timedelta
+    from types import TracebackType
+
+__all__ = [
+    "RESTATE_SERVER_VERSION",
+    "HarnessError",
+    "HarnessTimeoutError",
+    "HttpResponse",
+    "IngressResponse",
+    "RegistrationError",
+    "RestateServer",
+    "RestateServerNotFoundError",
+    "ServableEndpoint",
+    "ServerStartError",
+    "default_cache_dir",
+    "find_restate_server",
+    "generate_signing_key",
+    "install_restate_server",
+    "main",
+    "serve_endpoint",
+]
+
+RESTATE_SERVER_VERSION = "1.7.12"
+"""The restate-server release this SDK is tested against."""
+
+_NPM_PACKAGE = "@restatedev/restate-server"
+_BINARY_NAME = "restate-server"
+_LOCALHOST = "127.0.0.1"
+
+# Server configuration, as environment variables (confirmed with
+# ``restate-server --dump-config``; ``__`` separates nested config sections).
+_ENV_INGRESS_PORT = "RESTATE_INGRESS__BIND_PORT"
+_ENV_ADMIN_PORT = "RESTATE_ADMIN__BIND_PORT"
+_ENV_NODE_PORT = "RESTATE_BIND_PORT"
+_ENV_BIND_IP = "RESTATE_BIND_IP"
+_ENV_LISTEN_MODE = "RESTATE_LISTEN_MODE"
+_ENV_DISABLE_TELEMETRY = "RESTATE_DISABLE_TELEMETRY"
+_ENV_NO_ANSI = "RESTATE_LOG_DISABLE_ANSI_CODES"
+_ENV_DISABLE_WEB_UI = "RESTATE_ADMIN__DISABLE_WEB_UI"
+_ENV_NUM_PARTITIONS = "RESTATE_DEFAULT_NUM_PARTITIONS"
+_ENV_PROTOCOL_V7 = "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7"
+_ENV_SIGNING_KEY_FILE = "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"
+_ENV_INACTIVITY_TIMEOUT = "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT"
+_ENV_ABORT_TIMEOUT = "RESTATE_WORKER__INVOKER__ABORT_TIMEOUT"
+
+_START_ATTEMPTS = 5
+_POLL_INTERVAL = 0.05
+_DEFAULT_TIMEOUT = 30.0
+_ADDRESS_IN_USE = re.compile(r"address (already )?in use|os error 98|os error 48", re.IGNORECASE)
+_INVOCATION_ID = re.compile(r"^inv_[0-9A-Za-z]+$")
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+
+class HarnessError(Exception):
+    """Base class of every error raised by this module."""
+
+
+class HarnessTimeoutError(HarnessError, TimeoutError):
+    """A call to the server did not complete within its deadline."""
+
+
+class RestateServerNotFoundError(HarnessError, FileNotFoundError):
+    """No ``restate-server`` binary could be found (or installed)."""
+
+
+class ServerStartError(HarnessError):
+    """The server process exited or did not become healthy in time.
+
+    The message includes the tail of the server log.
+    """
+
+
+class RegistrationError(HarnessError):
+    """The admin API refused to register a deployment.
+
+    Discovery problems (endpoint unreachable, bad manifest, ...) are reported
+    by the server in the response body, which is part of the message.
+    """
+
+    def __init__(self, uri: str, status: int, body: str) -> None:
+        super().__init__(f"registering deployment {uri!r} failed with HTTP {status}: {body}")
+        self.uri = uri
+        self.status = status
+        self.body = body
+
+
+# ---------------------------------------------------------------------------
+# Finding and installing the server binary
+# ---------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """Return the folder where restate-server releases are installed.
+
+    ``$RESTATE_TRIO_CACHE`` if set, else ``$XDG_CACHE_HOME/restate-trio``, else
+    ``~/.cache/restate-trio``.
+    """
+    explicit = os.environ.get("RESTATE_TRIO_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "restate-trio"
+
+
+def _npm_platform() -> str | None:
+    """Name npm uses for this platform (``linux-x64``, ``darwin-arm64``, ...)."""
+    system = {"linux": "linux", "darwin": "darwin"}.get(sys.platform)
+    machine = platform.machine().lower()
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
+    if system is None or arch is None:
+        return None
+    return f"{system}-{arch}"
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _binary_in(install_dir: Path) -> Path | None:
+    """Locate the server binary inside an ``npm install --prefix`` folder."""
+    scope = install_dir / "node_modules" / "@restatedev"
+    candidates: list[Path] = []
+    npm_platform = _npm_platform()
+    if npm_platform is not None:
+        candidates.append(scope / f"restate-server-{npm_platform}" / "bin" / _BINARY_NAME)
+    if scope.is_dir():
+        candidates.extend(sorted(scope.glob(f"restate-server-*/bin/{_BINARY_NAME}")))
+    # The npm "bin" is a node wrapper that forwards signals to the native binary.
+    candidates.append(install_dir / "node_modules" / ".bin" / _BINARY_NAME)
+    for candidate in candidates:
+        if _is_executable(candidate):
+            return candidate
+    return None
+
+
+def _install_dir(version: str, cache_dir: Path | None) -> Path:
+    return (cache_dir if cache_dir is not None else default_cache_dir()) / (
+        f"restate-server-{version}"
+    )
+
+
+def find_restate_server(
+    version: str = RESTATE_SERVER_VERSION, *, cache_dir: Path | None = None
+) -> Path:
+    """Return the path of the ``restate-server`` binary to use.
+
+    ``$RESTATE_SERVER_BIN`` wins if set (it must point at an executable file).
+    Otherwise the binary installed by :func:`install_restate_server` in the
+    cache folder (see :func:`default_cache_dir`) is used.
+
+    Raises:
+        RestateServerNotFoundError: nothing suitable was found.
+    """
+    explicit = os.environ.get("RESTATE_SERVER_BIN")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not _is_executable(path):
+            raise RestateServerNotFoundError(
+                f"RESTATE_SERVER_BIN={explicit!r} is not an executable file"
+            )
+        return path
+    install_dir = _install_dir(version, cache_dir)
+    found = _binary_in(install_dir)
+    if found is None:
+        raise RestateServerNotFoundError(
+            f"restate-server {version} is not installed in {install_dir}; run "
+            "`python -m restate_trio.testing install` or set RESTATE_SERVER_BIN"
+        )
+    return found
+
+
+def install_restate_server(
+    version: str = RESTATE_SERVER_VERSION,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = 600.0,
+) -> Path:
+    """Install ``restate-server`` from npm into the cache folder (if missing).
+
+    The package is installed into a temporary folder next to the final one
+    and then renamed into place, so concurrent installs are safe. Returns the
+    path of the binary. ``$RESTATE_SERVER_BIN`` is ignored here.
+
+    Raises:
+        RestateServerNotFoundError: ``npm`` is not available, or the install
+            failed or did not produce a binary for this platform.
+    """
+    install_dir = _install_dir(version, cache_dir)
+    found = _binary_in(install_dir)
+    if found is not None:
+        return found
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RestateServerNotFoundError(
+            "npm is required to install restate-server (it ships as the npm package "
+            f"{_NPM_PACKAGE}); install Node.js/npm or set RESTATE_SERVER_BIN to a "
+            "restate-server binary"
+        )
+    install_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{install_dir.name}.", dir=install_dir.parent))
+    staging.chmod(0o755)
+    try:
+        command = [
+            npm,
+            "install",
+            "--prefix",
+            str(staging),
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--loglevel=error",
+            f"{_NPM_PACKAGE}@{version}",
+        ]
+        try:
+            result = subprocess.run(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RestateServerNotFoundError(
+                f"`npm install {_NPM_PACKAGE}@{version}` did not finish within {timeout} s"
+            ) from exc
+        if result.returncode != 0:
+            raise RestateServerNotFoundError(
+                f"`npm install {_NPM_PACKAGE}@{version}` failed "
+                f"(exit {result.returncode}):\n{result.stdout}"
+            )
+        if _binary_in(staging) is None:
+            raise RestateServerNotFoundError(
+                f"{_NPM_PACKAGE}@{version} installed no binary for this platform "
+                f"({sys.platform}/{platform.machine()})"
+            )
+        try:
+            staging.rename(install_dir)
+        except OSError:
+            # Someone else finished first; use their copy if it is complete.
+            if _binary_in(install_dir) is None:
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    found = _binary_in(install_dir)
+    if found is None:  # pragma: no cover - the rename above guarantees it
+        raise RestateServerNotFoundError(f"no restate-server binary in {install_dir}")
+    return found
+
+
+# ---------------------------------------------------------------------------
+# Request signing keys
+# ---------------------------------------------------------------------------
+
+_BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _base58(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    digits: list[str] = []
+    while number:
+        number, rest = divmod(number, 58)
+        digits.append(_BASE58_ALPHABET[rest])
+    leading_zeros = len(data) - len(data.lstrip(b"\0"))
+    return "1" * leading_zeros + "".join(reversed(digits))
+
+
+def generate_signing_key() -> tuple[bytes, str]:
+    """Create a fresh Ed25519 request-signing key pair.
+
+    Returns ``(private_key_pem, public_key)``: the PKCS#8 PEM to hand to
+    ``RestateServer(signing_key_pem=...)`` and the ``publickeyv1_...`` string
+    an endpoint accepts as an identity key.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+    raw_public = key.public_key().public_bytes(
+        encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw
+    )
+    return pem, "publickeyv1_" + _base58(raw_public)
+
+
+# ---------------------------------------------------------------------------
+# HTTP responses
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A fully read HTTP response from the server.
+
+    ``headers`` has lower-case names; repeated headers are joined with ``", "``.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> object:
+        """Decode the body as JSON."""
+        return cast("object", orjson.loads(self.body))
+
+
+@dataclass(frozen=True)
+class IngressResponse(HttpResponse):
+    """Response of a call through the server's ingress."""
+
+    @property
+    def invocation_id(self) -> str | None:
+        """The invocation id (``x-restate-id`` header, or a ``/send`` reply)."""
+        header = self.headers.get("x-restate-id")
+        if header:
+            return header
+        if self.ok and self.headers.get("content-type", "").startswith("application/json"):
+            try:
+                decoded = self.json()
+            except orjson.JSONDecodeError:
+                return None
+            if isinstance(decoded, dict):
+                value = cast("dict[str, object]", decoded).get("invocationId")
+                if isinstance(value, str):
+                    return value
+        return None
+
+
+def _encode_body(body: object, headers: dict[str, str]) -> bytes:
+    """Bytes are sent as they are; anything else is encoded as JSON."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, bytearray):
+        return bytes(body)
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["content-type"] = "application/json"
+    return orjson.dumps(body)
+
+
+async def _request(
+    method: str, url: str, *, body: bytes, headers: Mapping[str, str], limit: float
+) -> HttpResponse:
+    """One HTTP request, bounded by ``limit`` seconds; never uses proxies."""
+    try:
+        import httpx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise HarnessError(
+            "restate_trio.testing needs httpx: pip install 'restate-trio[testing]'"
+        ) from exc
+    try:
+        with trio.fail_after(limit):
+            async with httpx.AsyncClient(trust_env=False, timeout=None) as client:
+                response = await client.request(
+                    method, url, content=body or None, headers=dict(headers)
+                )
+    except trio.TooSlowError as exc:
+        raise HarnessTimeoutError(
+            f"{method} {url} did not complete within {limit} s (see RestateServer.request_timeout)"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise HarnessError(f"{method} {url} failed: {exc!r}") from exc
+    return HttpResponse(
+        status=response.status_code,
+        headers={name.lower(): value for name, value in response.headers.items()},
+        body=response.content,
+    )
+
+
+# ---------------------------------------------------------------------------
+# The server process
+# ---------------------------------------------------------------------------
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ask the kernel for ``count`` distinct free TCP ports on localhost."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind((_LOCALHOST, 0))
+        return [cast("tuple[str, int]", sock.getsockname())[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _duration(value: timedelta) -> str:
+    milliseconds = round(value.total_seconds() * 1000)
+    if milliseconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return f"{milliseconds}ms"
+
+
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _sync_get(url: str, timeout: float) -> tuple[int, bytes] | None:
+    """GET ``url``; ``None`` if nothing answered."""
+    try:
+        with _NO_PROXY_OPENER.open(url, timeout=timeout) as response:
+            return cast("int", response.status), cast("bytes", response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (OSError, ValueError):
+        return None
+
+
+def _terminate(process: subprocess.Popen[bytes], grace: float, *, kill: bool = False) -> None:
+    """Stop ``process`` (only that PID): SIGTERM, then SIGKILL after ``grace`` s."""
+    if process.poll() is None:
+        try:
+            if kill:
+                process.kill()
+            else:
+                process.send_signal(signal.SIGTERM)
+        except ProcessLookupError:  # pragma: no cover - exited in between
+            pass
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait()
+
+
+def _cleanup(process: subprocess.Popen[bytes], base_dir: Path | None, grace: float) -> None:
+    """Finalizer: also runs at interpreter exit for servers never stopped."""
+    _terminate(process, grace)
+    if base_dir is not None:
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+if TYPE_CHECKING:
+    _Finalizer: TypeAlias = weakref.finalize[
+        [subprocess.Popen[bytes], Path | None, float], "RestateServer"
+    ]
+
+
+def _make_finalizer(
+    server: RestateServer,
+    process: subprocess.Popen[bytes],
+    base_dir: Path | None,
+    grace: float,
+) -> _Finalizer:
+    return weakref.finalize(server, _cleanup, process, base_dir, grace)
+
+
+class RestateServer:
+    """A real ``restate-server`` process, for tests.
+
+    Each server gets a fresh temporary base folder and free localhost ports
+    picked when it starts (and picked again if another process grabs one
+    first). It is single-node, with telemetry and the web UI disabled, and
+    listens on TCP only.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        with RestateServer(enable_protocol_v7=True) as server:
+            ...
+
+    Args:
+        binary: the server executable; default :func:`find_restate_server`.
+        env: extra server configuration as environment variables (for example
+            ``{"RESTATE_DEFAULT_RETRY_POLICY__INITIAL_INTERVAL": "100ms"}``).
+            ``RESTATE_*`` variables of the calling process are *not*
+            inherited, so the server only sees what is configured here.
+        enable_protocol_v7: set ``experimental-enable-protocol-v7`` so the
+            server negotiates service protocol V7.
+        signing_key_pem: an Ed25519 PKCS#8 private key (see
+            :func:`generate_signing_key`); the server then signs every request
+            it sends to deployments.
+        inactivity_timeout: ``worker.invoker.inactivity-timeout``: how long an
+            invocation may wait on the server without progress before the
+            server asks the deployment to suspend. Short values make
+            suspension tests fast.
+        abort_timeout: ``worker.invoker.abort-timeout``: how long after that
+            the server aborts the request if the deployment has not suspended.
+        num_partitions: partitions provisioned at first start (the server's
+            default is 24; a few are plenty for tests and start faster).
+        startup_timeout: seconds :meth:`start` waits for the server to become
+            healthy, across retries.
+        shutdown_grace: seconds between SIGTERM and SIGKILL in :meth:`stop`.
+        request_timeout: bound, in seconds, on every async helper call
+            (:meth:`register`, :meth:`ingress`, ...); also available as the
+            mutable attribute :attr:`request_timeout`. Use
+            :func:`trio.fail_after` around a call for a shorter bound.
+        node_name: the ``--node-name`` of the server.
+        keep_base_dir: leave the base folder (data and log) behind on
+            :meth:`stop`, for debugging.
+    """
+
+    def __init__(
+        self,
+        *,
+        binary: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        enable_protocol_v7: bool = False,
+        signing_key_pem: bytes | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        num_partitions: int | None = 4,
+        startup_timeout: float = _DEFAULT_TIMEOUT,
+        shutdown_grace: float = 10.0,
+        request_timeout: float = _DEFAULT_TIMEOUT,
+        node_name: str = "restate-trio-test",
+        keep_base_dir: bool = False,
+    ) -> None:
+        self._binary = Path(binary) if binary is not None else None
+        self._config_env: dict[str, str] = {}
+        if num_partitions is not None:
+            if num_partitions < 1:
+                raise ValueError("num_partitions must be at least 1")
+            self._config_env[_ENV_NUM_PARTITIONS] = str(num_partitions)
+        if enable_protocol_v7:
+            self._config_env[_ENV_PROTOCOL_V7] = "true"
+        if inactivity_timeout is not None:
+            self._config_env[_ENV_INACTIVITY_TIMEOUT] = _duration(inactivity_timeout)
+        if abort_timeout is not None:
+            self._config_env[_ENV_ABORT_TIMEOUT] = _duration(abort_timeout)
+        self._config_env.update(env or {})
+        self._signing_key_pem = signing_key_pem
+        self._startup_timeout = startup_timeout
+        self._shutdown_grace = shutdown_grace
+        self.request_timeout = request_timeout
+        """Bound, in seconds, on each async helper call."""
+        self._node_name = node_name
+        self._keep_base_dir = keep_base_dir
+        self._base_dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._ports: tuple[int, int, int] | None = None
+        self._finalizer: _Finalizer | None = None
+        self._log_offset = 0
+
+    # -- attributes ---------------------------------------------------------
+
+    def _require_started(self) -> tuple[int, int, int]:
+        if self._ports is None:
+            raise RuntimeError("the restate server has not been started")
+        return self._ports
+
+    @property
+    def ingress_url(self) -> str:
+        """Base URL of the ingress, e.g. ``http://127.0.0.1:43117`` (no slash)."""
+        return f"http://{_LOCALHOST}:{self._require_started()[0]}"
+
+    @property
+    def admin_url(self) -> str:
+        """Base URL of the admin API (no trailing slash)."""
+        return f"http://{_LOCALHOST}:{self._require_started()[1]}"
+
+    @property
+    def node_port(self) -> int:
+        """The node-to-node (message fabric) port."""
+        return self._require_started()[2]
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The server process."""
+        if self._process is None:
+            raise RuntimeError("the restate server has not been started")
+        return self._process
+
+    @property
+    def base_dir(self) -> Path:
+        """The temporary folder holding the server data, log and key file."""
+        if self._base_dir is None:
+            raise RuntimeError("the restate server has not been started")
+        return self._base_dir
+
+    @property
+    def log_path(self) -> Path:
+        """File receiving the server's stdout and stderr."""
+        return self.base_dir / "restate-server.log"
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def read_log(self) -> str:
+        """The whole server log so far (empty if there is none)."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except (OSError, RuntimeError):
+            return ""
+
+    def log_tail(self, lines: int = 100) -> str:
+        """The last ``lines`` lines of the server log."""
+        try:
+            with self.log_path.open("rb") as file:
+                size = file.seek(0, os.SEEK_END)
+                file.seek(max(0, size - 256 * 1024))
+                data = file.read()
+        except (OSError, RuntimeError):
+            return ""
+        text = data.decode("utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __repr__(self) -> str:
+        if self._ports is None:
+            return "<RestateServer (not started)>"
+        return (
+            f"<RestateServer pid={self.process.pid} ingress={self.ingress_url} "
+            f"admin={self.admin_url} running={self.is_running}>"
+        )
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start the server and block until it is healthy.
+
+        Ports are picked at run time; if the server fails to bind one of them
+        (another process took it in between), it is restarted on new ports.
+
+        Raises:
+            ServerStartError: the server exited or did not become healthy in
+                ``startup_timeout`` seconds.
+            RestateServerNotFoundError: no binary.
+        """
+        if self._ports is not None:
+            raise RuntimeError("the restate server is already started")
+        binary = self._binary if self._binary is not None else find_restate_server()
+        self._base_dir = Path(tempfile.mkdtemp(prefix="restate-trio-"))
+        if self._signing_key_pem is not None:
+            key_file = self._base_dir / "request-identity-key.pem"
+            key_file.write_bytes(self._signing_key_pem)
+            key_file.chmod(0o600)
+            self._config_env[_ENV_SIGNING_KEY_FILE] = str(key_file)
+        deadline = time.monotonic() + self._startup_timeout
+        try:
+            for attempt in range(1, _START_ATTEMPTS + 1):
+                ingress, admin, node = _free_ports(3)
+                self._ports = (ingress, admin, node)
+                self._spawn(binary)
+                if self._wait_healthy(deadline):
+                    break
+                # The process died while binding a port someone else holds.
+                _terminate(self.process, self._shutdown_grace)
+                if attempt == _START_ATTEMPTS:
+                    raise ServerStartError(
+                        f"restate-server could not bind free ports after {attempt} attempts; "
+                        f"log tail:\n{self.log_tail()}"
+                    )
+                # Start over with an empty data folder.
+                shutil.rmtree(self._data_dir, ignore_errors=True)
+        except BaseException:
+            if self._process is not None:
+                _terminate(self._process, self._shutdown_grace)
+            self._ports = None
+            if not self._keep_base_dir:
+                shutil.rmtree(self._base_dir, ignore_errors=True)
+            self._process = None
+            raise
+        self._arm_finalizer()
+        return self
+
+    def _arm_finalizer(self) -> None:
+        """Make sure the process is stopped even if :meth:`stop` never is."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._finalizer = _make_finalizer(
+            self,
+            self.process,
+            None if self._keep_base_dir else self.base_dir,
+            self._shutdown_grace,
+        )
+
+    @property
+    def _data_dir(self) -> Path:
+        return self.base_dir / "data"
+
+    def _server_env(self) -> dict[str, str]:
+        env = {name: value for name, value in os.environ.items() if not name.startswith("RESTATE_")}
+        if self._ports is not None:
+            ingress, admin, node = self._ports
+            env.update(
+                {
+                    _ENV_INGRESS_PORT: str(ingress),
+                    _ENV_ADMIN_PORT: str(admin),
+                    _ENV_NODE_PORT: str(node),
+                }
+            )
+        env.update(
+            {
+                _ENV_BIND_IP: _LOCALHOST,
+                _ENV_LISTEN_MODE: "tcp",
+                _ENV_DISABLE_TELEMETRY: "true",
+                _ENV_NO_ANSI: "true",
+                _ENV_DISABLE_WEB_UI: "true",
+            }
+        )
+        env.update(self._config_env)
+        return env
+
+    def dump_config(self) -> str:
+        """The effective server configuration (``restate-server --dump-config``)
+        for this server's settings, as TOML. Handy to check an ``env`` override.
+        """
+        binary = self._binary if self._binary is not None else find_restate_server()
+        result = subprocess.run(
+            [str(binary), "--dump-config"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=self._server_env(),
+            timeout=self._startup_timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise HarnessError(
+                f"restate-server --dump-config failed (exit {result.returncode}): "
+                + result.stderr.decode("utf-8", errors="replace")
+            )
+        return result.stdout.decode("utf-8", errors="replace")
+
+    def _spawn(self, binary: Path) -> None:
+        command = [
+            str(binary),
+            "--base-dir",
+            str(self._data_dir),
+            "--node-name",
+            self._node_name,
+            "--no-logo",
+        ]
+        with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._server_env(),
+                cwd=self.base_dir,
+            )
+
+    def _wait_healthy(self, deadline: float) -> bool:
+        """Poll until healthy: True; False if it died of a port clash."""
+        process = self.process
+        ingress_port = self._require_started()[0]
+        while True:
+            if process.poll() is not None:
+                if _ADDRESS_IN_USE.search(self._log_since_spawn()):
+                    return False
+                raise ServerStartError(
+                    f"restate-server exited with code {process.returncode} during startup; "
+                    f"log tail:\n{self.log_tail()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ServerStartError(
+                    f"restate-server did not become healthy within {self._startup_timeout} s; "
+                    f"log tail:\n{self.log_tail()}"
+                )
+            if self._probe(ingress_port, min(remaining, 1.0)):
+                # A foreign server on our admin port would also answer; check
+                # the process is still ours and alive.
+                if process.poll() is None:
+                    return True
+                continue
+            time.sleep(min(_POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+
+    def _log_since_spawn(self) -> str:
+        try:
+            with self.log_path.open("rb") as file:
+                file.seek(self._log_offset)
+                return file.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _probe(self, ingress_port: int, timeout: float) -> bool:
+        health = _sync_get(f"{self.admin_url}/health", timeout)
+        if health is None or health[0] != 200:
+            return False
+        version = _sync_get(f"{self.admin_url}/version", timeout)
+        if version is None or version[0] != 200:
+            return False
+        # The admin API reports its ingress address; anything but ours means
+        # another server owns this admin port.
+        try:
+            info = cast("object", json.loads(version[1]))
+            endpoint = (
+                cast("dict[str, object]", info).get("ingress_endpoint")
+                if isinstance(info, dict)
+                else None
+            )
+            if not isinstance(endpoint, str) or urlsplit(endpoint).port != ingress_port:
+                return False
+        except ValueError:
+            return False
+        ingress = _sync_get(f"{self.ingress_url}/restate/health", timeout)
+        return ingress is not None and ingress[0] == 200
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after the grace period) and
+        remove its base folder. Safe to call more than once."""
+        self._ports = None
+        if self._process is None:
+            return
+        _terminate(self._process, self._shutdown_grace)
+        if self._finalizer is not None:
+            self._finalizer()
+            self._finalizer = None
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop the process and start it again on the same ports and data.
+
+        With ``kill=True`` the process gets SIGKILL (a crash) instead of a
+        graceful shutdown. Durable state survives either way.
+        """
+        process = self.process
+        binary = self._binary if self._binary is not None else find_restate_server()
+        _terminate(process, self._shutdown_grace, kill=kill)
+        self._spawn(binary)
+        try:
+            healthy = self._wait_healthy(time.monotonic() + self._startup_timeout)
+        except BaseException:
+            _terminate(self.process, self._shutdown_grace)
+            raise
+        finally:
+            self._arm_finalizer()
+        if not healthy:
+            raise ServerStartError(
+                "restate-server could not bind its ports again on restart; log tail:\n"
+                + self.log_tail()
+            )
+
+    def __enter__(self) -> Self:
+        if self._process is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- async HTTP helpers -------------------------------------------------
+    #
+    # Each call is bounded by ``self.request_timeout`` seconds; wrap it in
+    # ``trio.fail_after`` / ``trio.move_on_after`` for a tighter bound.
+
+    async def register(
+        self, uri: str, *, use_http_11: bool = False, force: bool = True
+    ) -> Mapping[str, object]:
+        """Register the deployment at ``uri`` (``POST /deployments``).
+
+        Returns the decoded response (deployment ``id``, ``services``, ...).
+
+        Raises:
+            RegistrationError: a non-2xx answer; the server's message (for
+                example a discovery error) is included.
+            HarnessTimeoutError: no answer within :attr:`request_timeout`.
+        """
+        payload = {"uri": uri, "use_http_11": use_http_11, "force": force}
+        response = await self.admin_request("POST", "/deployments", payload)
+        if not response.ok:
+            raise RegistrationError(uri, response.status, response.text)
+        try:
+            decoded = response.json()
+        except orjson.JSONDecodeError:
+            decoded = None
+        if not isinstance(decoded, dict):
+            raise RegistrationError(uri, response.status, f"unexpected answer: {response.text}")
+        return cast("dict[str, object]", decoded)
+
+    async def ingress(
+        self,
+        path: str,
+        body: object = b"",
+        *,
+        headers: Mapping[str, str] | None = None,
+        method: str = "POST",
+    ) -> IngressResponse:
+        """Send a request to the ingress, e.g. ``ingress("/Greeter/greet", "Ada")``.
+
+        ``body`` is sent as is when it is ``bytes`` or ``bytearray`` (the
+        default, empty, sends no body); any other value is encoded as JSON
+        with ``content-type: application/json`` (so ``None`` sends ``null``).
+        Non-2xx answers are returned, not raised.
+
+        Raises:
+            HarnessTimeoutError: no answer within :attr:`request_timeout`.
+        """
+        response = await self._call(self.ingress_url, method, path, body, headers)
+        return IngressResponse(status=response.status, headers=response.headers, body=response.body)
+
+    async def admin_request(
+        self,
+        method: str,
+        path: str,
+        body: object = b"",
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        """Call the admin API; ``body`` is handled as in :meth:`ingress`.
+
+        Non-2xx answers are returned, not raised.
+        """
+        return await self._call(self.admin_url, method, path, body, headers)
+
+    async def admin_get(self, path: str) -> HttpResponse:
+        """``GET`` on the admin API, e.g. ``admin_get("/deployments")``."""
+        return await self.admin_request("GET", path)
+
+    async def admin_post(self, path: str, body: object = b"") -> HttpResponse:
+        """``POST`` on the admin API."""
+        return await self.admin_request("POST", path, body)
+
+    async def admin_patch(self, path: str, body: object = b"") -> HttpResponse:
+        """``PATCH`` on the admin API, e.g. ``/invocations/{id}/kill`` or
+        service settings."""
+        return await self.admin_request("PATCH", path, body)
+
+    async def admin_delete(self, path: str) -> HttpResponse:
+        """``DELETE`` on the admin API."""
+        return await self.admin_request("DELETE", path)
+
+    async def query(self, sql: str) -> list[Mapping[str, object]]:
+        """Run an SQL introspection query (``POST /query``) and return its rows.
+
+        Raises:
+            HarnessError: the server rejected the query.
+        """
+        response = await self.admin_request(
+            "POST", "/query", {"query": sql}, headers={"accept": "application/json"}
+        )
+        if not response.ok:
+            raise HarnessError(f"query {sql!r} failed with HTTP {response.status}: {response.text}")
+        decoded = response.json()
+        rows = cast("dict[str, object]", decoded).get("rows") if isinstance(decoded, dict) else None
+        if not isinstance(rows, list):
+            raise HarnessError(f"unexpected answer to query {sql!r}: {response.text}")
+        return [cast("dict[str, object]", row) for row in cast("list[object]", rows)]
+
+    async def invocation_status(self, invocation_id: str) -> Mapping[str, object] | None:
+        """The ``sys_invocation`` row of an invocation, or ``None`` if unknown.
+
+        Interesting columns: ``status`` (``pending``, ``scheduled``, ``ready``,
+        ``running``, ``backing-off``, ``suspended``, ``paused``,
+        ``completed``), ``retry_count``, ``last_failure``,
+        ``completion_result``, ``journal_size``.
+        """
+        if not _INVOCATION_ID.match(invocation_id):
+            raise ValueError(f"not an invocation id: {invocation_id!r}")
+        rows = await self.query(f"SELECT * FROM sys_invocation WHERE id = '{invocation_id}'")
+        return rows[0] if rows else None
+
+    async def wait_for_invocation_status(
+        self,
+        invocation_id: str,
+        status: str | Collection[str],
+        *,
+        poll_interval: float = 0.05,
+    ) -> Mapping[str, object]:
+        """Poll until the invocation's ``status`` is one of ``status``.
+
+        Returns the ``sys_invocation`` row.
+
+        Raises:
+            HarnessTimeoutError: the status was not reached within
+                :attr:`request_timeout`.
+        """
+        wanted = {status} if isinstance(status, str) else set(status)
+        limit = self.request_timeout
+        last: Mapping[str, object] | None = None
+        try:
+            with trio.fail_after(limit):
+                while True:
+                    last = await self.invocation_status(invocation_id)
+                    if last is not None and last.get("status") in wanted:
+                        return last
+                    await trio.sleep(poll_interval)
+        except trio.TooSlowError as exc:
+            seen = None if last is None else last.get("status")
+            raise HarnessTimeoutError(
+                f"invocation {invocation_id} did not reach status {sorted(wanted)} within "
+                f"{limit} s (last seen: {seen!r})"
+            ) from exc
+
+    async def _call(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        body: object,
+        headers: Mapping[str, str] | None,
+    ) -> HttpResponse:
+        all_headers = dict(headers or {})
+        content = _encode_body(body, all_headers)
+        if not path.startswith("/"):
+            path = "/" + path
+        return await _request(
+            method.upper(),
+            base_url + path,
+            body=content,
+            headers=all_headers,
+            limit=self.request_timeout,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Serving an endpoint next to the server
+# ---------------------------------------------------------------------------
+
+
+class ServableEndpoint(Protocol):
+    """What :func:`serve_endpoint` needs, i.e. :class:`restate_trio.Endpoint`.
+
+    Its ``serve(address, *, task_status=..., shutdown_trigger=None)`` serves
+    until cancelled and reports the bound URLs (``list[str]``) through
+    ``task_status.started``.
+    """
+
+    @property
+    def serve(self) -> Callable[..., Awaitable[object]]:
+        """``async def serve(address: str, *, task_status, shutdown_trigger)``."""
+        ...
+
+
+def _local_url(urls: Sequence[str]) -> str:
+    if not urls:
+        raise HarnessError("the endpoint reported no bound URL")
+    for url in urls:
+        if url.startswith("http://"):
+            return url
+    return urls[0]
+
+
+@asynccontextmanager
+async def serve_endpoint(
+    endpoint: ServableEndpoint,
+    server: RestateServer,
+    *,
+    path_prefix: str = "",
+    use_http_11: bool = False,
+    address: str = f"{_LOCALHOST}:0",
+) -> AsyncGenerator[str]:
+    """Serve ``endpoint`` on a free port and register it with ``server``.
+
+    Yields the deployment URI, ``http://127.0.0.1:PORT{path_prefix}``; the
+    server discovers the endpoint under that prefix (over HTTP/1.1 if
+    ``use_http_11``, else h2c). The endpoint stops when the block exits.
+    Exceptions raised in the block propagate unchanged (not wrapped in an
+    exception group)::
+
+        async with serve_endpoint(endpoint, server) as uri:
+            response = await server.ingress("/Greeter/greet", "Ada")
+
+    Raises:
+        RegistrationError: the server could not discover the endpoint.
+        HarnessTimeoutError: the endpoint did not start serving within
+            ``server.request_timeout`` seconds.
+    """
+    if path_prefix and not path_prefix.startswith("/"):
+        path_prefix = "/" + path_prefix
+    path_prefix = path_prefix.rstrip("/")
+    pending: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            try:
+                with trio.fail_after(server.request_timeout):
+                    urls = cast("list[str]", await nursery.start(endpoint.serve, address))
+            except trio.TooSlowError as exc:
+                raise HarnessTimeoutError(
+                    f"the endpoint did not start serving within {server.request_timeout} s"
+                ) from exc
+            uri = _local_url(urls).rstrip("/") + path_prefix
+            await server.register(uri, use_http_11=use_http_11)
+        except Exception as exc:
+            # Raised below, once the nursery is closed, so that it is not
+            # wrapped in an exception group.
+            pending = exc
+            nursery.cancel_scope.cancel()
+        else:
+            try:
+                yield uri
+            except BaseException as exc:
+                if isinstance(exc, trio.Cancelled | GeneratorExit):
+                    raise
+                pending = exc
+            finally:
+                nursery.cancel_scope.cancel()
+    if pending is not None:
+        raise pending
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m restate_trio.testing {install,path,run}``.
+
+    * ``install`` installs restate-server into the cache and prints its path;
+    * ``path`` prints the binary that would be used (exit 1 if none);
+    * ``run`` starts a server like the tests do and waits for Ctrl-C.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m restate_trio.testing",
+        description="Manage the restate-server used by restate-trio's test harness.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    install = commands.add_parser("install", help="install restate-server from npm (if missing)")
+    install.add_argument("--version", default=RESTATE_SERVER_VERSION)
+    path = commands.add_parser("path", help="print the restate-server binary in use")
+    path.add_argument("--version", default=RESTATE_SERVER_VERSION)
+    run = commands.add_parser("run", help="start a throwaway server until Ctrl-C")
+    run.add_argument("--protocol-v7", action="store_true", help="enable service protocol V7")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "install":
+            print(install_restate_server(cast("str", args.version)))
+        elif args.command == "path":
+            print(find_restate_server(cast("str", args.version)))
+        else:
+            with RestateServer(enable_protocol_v7=cast("bool", args.protocol_v7)) as server:
+                print(f"ingress: {server.ingress_url}")
+                print(f"admin:   {server.admin_url}")
+                print(f"log:     {server.log_path}", flush=True)
+                with suppress(KeyboardInterrupt):
+                    server.process.wait()
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
