@@ -328,18 +328,6 @@ def install_restate_server(
 # Request signing keys
 # ---------------------------------------------------------------------------
 
-_BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def _base58(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    digits: list[str] = []
-    while number:
-        number, rest = divmod(number, 58)
-        digits.append(_BASE58_ALPHABET[rest])
-    leading_zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * leading_zeros + "".join(reversed(digits))
-
 
 def generate_signing_key() -> tuple[bytes, str]:
     """Create a fresh Ed25519 request-signing key pair.
@@ -348,19 +336,9 @@ def generate_signing_key() -> tuple[bytes, str]:
     ``RestateServer(signing_key_pem=...)`` and the ``publickeyv1_...`` string
     an endpoint accepts as an identity key.
     """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from ._protocol import identity
 
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        encoding=serialization.Encoding.PEM,
-        format=serialization.PrivateFormat.PKCS8,
-        encryption_algorithm=serialization.NoEncryption(),
-    )
-    raw_public = key.public_key().public_bytes(
-        encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw
-    )
-    return pem, "publickeyv1_" + _base58(raw_public)
+    return identity.generate_signing_key()
 
 
 # ---------------------------------------------------------------------------
@@ -559,12 +537,15 @@ class RestateServer:
         signing_key_pem: an Ed25519 PKCS#8 private key (see
             :func:`generate_signing_key`); the server then signs every request
             it sends to deployments.
-        inactivity_timeout: ``worker.invoker.inactivity-timeout``: how long an
-            invocation may wait on the server without progress before the
-            server asks the deployment to suspend. Short values make
-            suspension tests fast.
-        abort_timeout: ``worker.invoker.abort-timeout``: how long after that
-            the server aborts the request if the deployment has not suspended.
+        inactivity_timeout: ``worker.invoker.inactivity-timeout``
+            (``RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT``): how long the
+            server lets an invocation stream sit idle before it closes its side
+            to ask the deployment to suspend. Short values make suspension
+            tests fast.
+        abort_timeout: ``worker.invoker.abort-timeout``
+            (``RESTATE_WORKER__INVOKER__ABORT_TIMEOUT``): how long after that
+            the server waits before aborting the request if the deployment has
+            not suspended or finished.
         num_partitions: partitions provisioned at first start (the server's
             default is 24; a few are plenty for tests and start faster).
         startup_timeout: seconds :meth:`start` waits for the server to become

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 # Needed at run time: reflect() resolves the string annotations that use it.
-import restate_trio as restate  # noqa: TC001
+import restate_trio as restate
 from restate_trio._service import manifest as manifest_module
 from restate_trio._service.manifest import (
     build_manifest,
