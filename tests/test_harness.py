@@ -450,12 +450,6 @@ def test_cli_path(restate_server_binary: Path) -> None:
     assert result.stdout.strip() == str(restate_server_binary)
 
 
-def test_base58() -> None:
-    assert testing._base58(b"") == ""
-    assert testing._base58(b"\0\0\x01") == "112"
-    assert testing._base58(b"hello world") == "StV1DL6CwTryKyV"
-
-
 def test_harness_error_hierarchy() -> None:
     assert issubclass(testing.HarnessTimeoutError, TimeoutError)
     assert issubclass(RegistrationError, HarnessError)
