@@ -18,12 +18,26 @@ serve it with hypercorn's trio worker::
 """
 
 from ._version import __version__ as __version__
+from .combinators import (
+    DurableTimeoutError as DurableTimeoutError,
+    all_completed as all_completed,
+    all_succeeded as all_succeeded,
+    as_completed as as_completed,
+    first_completed as first_completed,
+    first_succeeded as first_succeeded,
+    with_timeout as with_timeout,
+)
 from .context import (
+    CallFuture as CallFuture,
     Context as Context,
     DurableFuture as DurableFuture,
+    DurablePromise as DurablePromise,
+    DurableRandom as DurableRandom,
     ObjectContext as ObjectContext,
     ObjectSharedContext as ObjectSharedContext,
     Request as Request,
+    RetryPolicy as RetryPolicy,
+    SendHandle as SendHandle,
     WorkflowContext as WorkflowContext,
     WorkflowSharedContext as WorkflowSharedContext,
 )
@@ -37,18 +51,30 @@ from .service import (
 )
 
 __all__ = [
+    "CallFuture",
     "Context",
     "DurableFuture",
+    "DurablePromise",
+    "DurableRandom",
+    "DurableTimeoutError",
     "Endpoint",
     "ObjectContext",
     "ObjectSharedContext",
     "Request",
+    "RetryPolicy",
+    "SendHandle",
     "ServiceDefinition",
     "ServiceDefinitionError",
     "TerminalError",
     "WorkflowContext",
     "WorkflowSharedContext",
     "__version__",
+    "all_completed",
+    "all_succeeded",
+    "as_completed",
+    "first_completed",
+    "first_succeeded",
     "reflect",
     "service_name",
+    "with_timeout",
 ]

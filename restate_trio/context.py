@@ -30,22 +30,34 @@ annotation only tells the type checker, and :func:`~restate_trio.reflect`, what 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol, TypeVar, overload
 
+from ._context.random import DurableRandom
+from ._context.run import RetryPolicy
+
 __all__ = [
+    "CallFuture",
     "Context",
     "DurableFuture",
+    "DurablePromise",
+    "DurableRandom",
     "ObjectContext",
     "ObjectSharedContext",
     "Request",
+    "RetryPolicy",
+    "SendHandle",
     "WorkflowContext",
     "WorkflowSharedContext",
 ]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+I = TypeVar("I")  # noqa: E741 - a handler's input type
+O = TypeVar("O")  # noqa: E741 - a handler's output type
+S = TypeVar("S")  # the service class of a handler reference
 
 
 class DurableFuture(Awaitable[T_co], Protocol[T_co]):
@@ -54,7 +66,46 @@ class DurableFuture(Awaitable[T_co], Protocol[T_co]):
     Awaiting it never changes the journal: the operation was recorded when it was started.
     Awaiting an already completed future still checkpoints (so loops over cached state can be
     cancelled), and a future may be awaited more than once.
+
+    Several futures are awaited together with the combinators :func:`~restate_trio.all_succeeded`,
+    :func:`~restate_trio.first_completed` and friends.
     """
+
+
+class CallFuture(DurableFuture[T_co], Protocol[T_co]):
+    """The result of a call; the callee's invocation id is known earlier, on its own."""
+
+    def invocation_id(self) -> DurableFuture[str]:
+        """The callee's invocation id (``inv_…``)."""
+        ...
+
+
+class SendHandle(Protocol):
+    """A one-way message that was sent (possibly delayed)."""
+
+    def invocation_id(self) -> DurableFuture[str]:
+        """The invocation id of the message's invocation (``inv_…``)."""
+        ...
+
+
+class DurablePromise(Protocol[T]):
+    """A workflow's named durable promise: resolved once, read by any handler of the workflow."""
+
+    def value(self) -> DurableFuture[T]:
+        """Wait until the promise is resolved and return its value (or raise its rejection)."""
+        ...
+
+    def peek(self) -> DurableFuture[T | None]:
+        """The value if the promise is resolved already, ``None`` otherwise."""
+        ...
+
+    def resolve(self, value: T) -> DurableFuture[None]:
+        """Resolve the promise; the future fails with a TerminalError if it was already done."""
+        ...
+
+    def reject(self, message: str, code: int = 500) -> DurableFuture[None]:
+        """Reject the promise with a terminal failure."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -78,10 +129,348 @@ class Request:
 
 
 class Context(Protocol):
-    """The context of a stateless Service handler."""
+    """The context of a stateless Service handler (every other context includes it)."""
 
     def request(self) -> Request:
         """The invocation id, headers and raw body of this invocation."""
+        ...
+
+    # -- durable steps and timers ----------------------------------------------------------
+
+    @overload
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., Awaitable[T]],
+        *args: object,
+        type: type[T] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> DurableFuture[T]: ...
+    @overload
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., T],
+        *args: object,
+        type: type[T] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> DurableFuture[T]: ...
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., Awaitable[T]] | Callable[..., T],
+        *args: object,
+        type: type[T] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> DurableFuture[T]:
+        """Run a side effect once and journal its result; replays return the journaled result.
+
+        ``fn(*args)`` may be sync (it runs in a worker thread) or async (it runs in a task of
+        this invocation); it starts when the future is first awaited and is cancelled if the
+        attempt ends first. Raising :class:`~restate_trio.TerminalError` journals a failure;
+        other exceptions are retried following ``retry`` (by default, forever) and become a
+        terminal failure when it gives up. ``type`` is the result type to decode replayed
+        results into (default: ``fn``'s return annotation).
+
+        Example::
+
+            receipt = await ctx.run("charge", payments.charge, card, amount)
+        """
+        ...
+
+    def sleep(self, duration: timedelta, *, name: str = "") -> DurableFuture[None]:
+        """A durable timer: survives restarts; the invocation may suspend meanwhile."""
+        ...
+
+    def time(self) -> DurableFuture[float]:
+        """The current time (seconds since the epoch), journaled so replays see the same."""
+        ...
+
+    def random(self) -> DurableRandom:
+        """A random generator seeded by the invocation: the same sequence in every attempt."""
+        ...
+
+    def uuid(self) -> str:
+        """A random UUID (version 4) from :meth:`random`: the same in every attempt."""
+        ...
+
+    # -- calling other handlers --------------------------------------------------------------
+
+    @overload
+    def service_call(
+        self,
+        handler: Callable[[S, Context], Awaitable[O]],
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]: ...
+    @overload
+    def service_call(
+        self,
+        handler: Callable[[S, Context, I], Awaitable[O]],
+        arg: I,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]: ...
+    def service_call(
+        self,
+        handler: Callable[..., Awaitable[O]],
+        arg: object = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]:
+        """Call a Service handler by reference and get a future of its result.
+
+        Example: ``greeting = await ctx.service_call(Greeter.greet, "Ada")``.
+        """
+        ...
+
+    @overload
+    def object_call(
+        self,
+        handler: Callable[[S, ObjectContext], Awaitable[O]],
+        key: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]: ...
+    @overload
+    def object_call(
+        self,
+        handler: Callable[[S, ObjectContext, I], Awaitable[O]],
+        key: str,
+        arg: I,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]: ...
+    def object_call(
+        self,
+        handler: Callable[..., Awaitable[O]],
+        key: str,
+        arg: object = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]:
+        """Call a Virtual Object handler of object ``key``.
+
+        Example: ``total = await ctx.object_call(Counter.add, "alice", 5)``.
+        """
+        ...
+
+    @overload
+    def workflow_call(
+        self,
+        handler: Callable[[S, WorkflowContext], Awaitable[O]],
+        key: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]: ...
+    @overload
+    def workflow_call(
+        self,
+        handler: Callable[[S, WorkflowContext, I], Awaitable[O]],
+        key: str,
+        arg: I,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]: ...
+    def workflow_call(
+        self,
+        handler: Callable[..., Awaitable[O]],
+        key: str,
+        arg: object = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFuture[O]:
+        """Call a Workflow handler of workflow ``key`` (its run handler, or a shared one)."""
+        ...
+
+    @overload
+    def service_send(
+        self,
+        handler: Callable[[S, Context], Awaitable[object]],
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle: ...
+    @overload
+    def service_send(
+        self,
+        handler: Callable[[S, Context, I], Awaitable[object]],
+        arg: I,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle: ...
+    def service_send(
+        self,
+        handler: Callable[..., Awaitable[object]],
+        arg: object = None,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle:
+        """Send a one-way message to a Service handler (optionally after ``delay``)."""
+        ...
+
+    @overload
+    def object_send(
+        self,
+        handler: Callable[[S, ObjectContext], Awaitable[object]],
+        key: str,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle: ...
+    @overload
+    def object_send(
+        self,
+        handler: Callable[[S, ObjectContext, I], Awaitable[object]],
+        key: str,
+        arg: I,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle: ...
+    def object_send(
+        self,
+        handler: Callable[..., Awaitable[object]],
+        key: str,
+        arg: object = None,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle:
+        """Send a one-way message to a Virtual Object handler of object ``key``."""
+        ...
+
+    @overload
+    def workflow_send(
+        self,
+        handler: Callable[[S, WorkflowContext], Awaitable[object]],
+        key: str,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle: ...
+    @overload
+    def workflow_send(
+        self,
+        handler: Callable[[S, WorkflowContext, I], Awaitable[object]],
+        key: str,
+        arg: I,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle: ...
+    def workflow_send(
+        self,
+        handler: Callable[..., Awaitable[object]],
+        key: str,
+        arg: object = None,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandle:
+        """Start a workflow (or message a shared workflow handler) without waiting."""
+        ...
+
+    def generic_call(
+        self,
+        service: str,
+        handler: str,
+        payload: bytes,
+        *,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> CallFuture[bytes]:
+        """Call any handler by name with a raw payload; the result is the raw output.
+
+        ``scope`` and ``limit_key`` need protocol V7 (and the server's vqueues feature).
+        """
+        ...
+
+    def generic_send(
+        self,
+        service: str,
+        handler: str,
+        payload: bytes,
+        *,
+        key: str | None = None,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> SendHandle:
+        """Send a one-way message to any handler by name with a raw payload."""
+        ...
+
+    # -- other invocations -------------------------------------------------------------------
+
+    def attach_invocation(
+        self, invocation_id: str, *, type: type[T] | None = None
+    ) -> DurableFuture[T]:
+        """Wait for another invocation to finish and return its result."""
+        ...
+
+    def get_invocation_output(
+        self, invocation_id: str, *, type: type[T] | None = None
+    ) -> DurableFuture[T | None]:
+        """Another invocation's result if it has finished, ``None`` if not (no waiting)."""
+        ...
+
+    def cancel_invocation(self, invocation_id: str) -> None:
+        """Ask Restate to cancel another invocation."""
+        ...
+
+    # -- awakeables and signals --------------------------------------------------------------
+
+    def awakeable(self, *, type: type[T] | None = None) -> tuple[str, DurableFuture[T]]:
+        """An id to hand to an external system, and a future it completes.
+
+        Complete it from outside with ``POST /restate/awakeables/{id}/resolve`` (or
+        ``/reject``), or from a handler with :meth:`resolve_awakeable`.
+        """
+        ...
+
+    def resolve_awakeable(self, awakeable_id: str, value: object) -> None:
+        """Complete an awakeable with a value."""
+        ...
+
+    def reject_awakeable(self, awakeable_id: str, message: str, code: int = 500) -> None:
+        """Complete an awakeable with a terminal failure."""
+        ...
+
+    def signal(self, name: str, *, type: type[T] | None = None) -> DurableFuture[T]:
+        """A future completed when another handler signals this invocation by ``name``."""
+        ...
+
+    def resolve_signal(self, invocation_id: str, name: str, value: object) -> None:
+        """Send the signal ``name`` with ``value`` to invocation ``invocation_id``."""
+        ...
+
+    def reject_signal(self, invocation_id: str, name: str, message: str, code: int = 500) -> None:
+        """Send the signal ``name`` as a terminal failure to invocation ``invocation_id``."""
         ...
 
 
@@ -127,7 +516,11 @@ class ObjectContext(ObjectSharedContext, Protocol):
 
 
 class WorkflowSharedContext(ObjectSharedContext, Protocol):
-    """The context of a shared Workflow handler: it reads the workflow's state."""
+    """The context of a shared Workflow handler: it reads state and uses promises."""
+
+    def promise(self, name: str, *, type: type[T] | None = None) -> DurablePromise[T]:
+        """The workflow's durable promise ``name`` (shared by all its handlers)."""
+        ...
 
 
 class WorkflowContext(WorkflowSharedContext, ObjectContext, Protocol):

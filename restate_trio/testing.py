@@ -454,9 +454,10 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _duration(value: timedelta) -> str:
+    # Zero is meaningful: an inactivity timeout of 0 makes every await suspend.
     milliseconds = round(value.total_seconds() * 1000)
-    if milliseconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
+    if milliseconds < 0:
+        raise ValueError(f"duration must not be negative, got {value!r}")
     return f"{milliseconds}ms"
 
 

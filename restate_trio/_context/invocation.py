@@ -1,45 +1,57 @@
-"""One invocation attempt on trio: the handler task, its context, and the state machine.
+"""One invocation attempt on trio: the handler task, run closures, and the state machine.
 
 The transport creates an :class:`Attempt`, feeds it the request body from its receive pump, and
 calls :meth:`Attempt.run` with a function that writes response bytes. ``run`` returns once the
 attempt has written its terminal frame (End, Error or Suspension), or was torn down.
 
+Structure of an attempt::
+
+    Attempt.run ─ nursery
+      ├─ writer task: sends what the state machine produced
+      └─ handler (this task), in the attempt cancel scope
+           └─ run nursery: ctx.run closures; cancelled when the handler is done
+
 Ordering: every context operation journals its command synchronously, from the handler's task,
-before returning; trio's scheduling order therefore never reaches the journal.
+before returning; trio's scheduling order therefore never reaches the journal. Run closures
+execute in other tasks, but they only *propose* results (not journal entries); the journal order
+of their completions is decided by the runtime and replayed as recorded.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from typing import NoReturn, TypeVar, cast, overload
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NoReturn, TypeVar, cast
 
 import trio
 
 from .._protocol.errors import AttemptClosed
-from .._protocol.futures import Leaf
-from .._protocol.machine import EagerValue, Progress, StateMachine
+from .._protocol.futures import Combinator, FutureTree, Leaf, Node, leaves
+from .._protocol.machine import Progress, StateMachine
 from .._protocol.types import (
+    CANCEL_SIGNAL_ID,
     Failure,
     InputInfo,
+    InvocationIdResult,
     NotificationId,
     Result,
-    StateKeysResult,
     Success,
-    Void,
 )
 from .._service.definitions import HandlerDefinition
 from ..codecs import DEFAULT_CODEC, CodecError, PayloadCodec
-from ..context import DurableFuture, Request
 from ..errors import TerminalError
-from .futures import DurableFutureImpl
+from .run import IN_RUN, RetryPolicy, invoke_closure
 
 logger = logging.getLogger("restate_trio")
 
 T = TypeVar("T")
 
 SendBytes = Callable[[bytes], Awaitable[None]]
+
+# Sync run closures run in worker threads; bound how many one process runs at once.
+_THREAD_LIMITER = trio.CapacityLimiter(64)
 
 
 class AttemptEnded(BaseException):
@@ -51,12 +63,19 @@ class AttemptEnded(BaseException):
     """
 
 
-class Attempt:
-    """Runs one handler invocation attempt over a :class:`StateMachine`.
+@dataclass(frozen=True)
+class RunSpec:
+    """A run closure waiting to be executed when its result is first awaited."""
 
-    It is also the context object user code receives: it implements every context protocol,
-    and the annotation on the handler restricts which methods the type checker allows.
-    """
+    fn: Callable[..., object]
+    args: Sequence[object]
+    encode: Callable[[object], bytes]
+    policy: RetryPolicy
+    name: str
+
+
+class Attempt:
+    """Runs one handler invocation attempt over a :class:`StateMachine`."""
 
     def __init__(
         self,
@@ -65,45 +84,47 @@ class Attempt:
         attempt_headers: Mapping[str, str],
         state_codec: PayloadCodec = DEFAULT_CODEC,
     ) -> None:
-        self._machine = machine
-        self._handler = handler
-        self._attempt_headers = dict(attempt_headers)
-        self._state_codec = state_codec
-        self._input_changed = trio.Event()
+        self.machine = machine
+        self.handler = handler
+        self.attempt_headers = dict(attempt_headers)
+        self.state_codec = state_codec
+        self._changed = trio.Event()
         self._output_ready = trio.Event()
         self._scope = trio.CancelScope()
         self._owner: trio.lowlevel.Task | None = None
-        self._input: InputInfo | None = None
-        self._request: Request | None = None
+        self._runs: trio.Nursery | None = None
+        self._runs_to_start: dict[NotificationId, RunSpec] = {}
+        self.input: InputInfo | None = None
 
     # ------------------------------------------------------------------ transport side
 
     def feed(self, data: bytes) -> None:
         """Bytes from the request body."""
-        self._machine.feed(data)
+        self.machine.feed(data)
         self._after_input()
 
     def feed_eof(self) -> None:
         """The request body ended."""
-        self._machine.feed_eof()
+        self.machine.feed_eof()
         self._after_input()
 
     def abort(self) -> None:
         """The transport lost the connection: stop the handler, write nothing more."""
-        self._machine.notify_error(500, "the runtime disconnected")
-        self._machine.take_output()
+        self.machine.notify_error(500, "the runtime disconnected")
+        self.machine.take_output()
         self._scope.cancel()
-        self._wake_input()
+        self.wake()
 
     def _after_input(self) -> None:
-        if self._machine.closed:
+        if self.machine.closed:
             # Bad input closed the machine (with an ErrorMessage): stop the handler.
             self._scope.cancel()
             self._output_ready.set()
-        self._wake_input()
+        self.wake()
 
-    def _wake_input(self) -> None:
-        event, self._input_changed = self._input_changed, trio.Event()
+    def wake(self) -> None:
+        """Something changed (input, a run finished): waiting awaits look again."""
+        event, self._changed = self._changed, trio.Event()
         event.set()
 
     async def run(self, send: SendBytes) -> None:
@@ -116,7 +137,7 @@ class Attempt:
                 self._output_ready.set()
 
     async def _writer(self, send: SendBytes) -> None:
-        machine = self._machine
+        machine = self.machine
         while True:
             await self._output_ready.wait()
             self._output_ready = trio.Event()
@@ -126,65 +147,74 @@ class Attempt:
             if machine.closed and not machine.has_output:
                 return
 
-    def _flush(self) -> None:
-        if self._machine.has_output or self._machine.closed:
+    def flush(self) -> None:
+        if self.machine.has_output or self.machine.closed:
             self._output_ready.set()
 
+    def _closed(self) -> bool:
+        # A call, not a property read, so type checkers do not carry a narrowed value across
+        # awaits: the machine may close while the handler runs.
+        return self.machine.closed
+
     async def _run_handler(self) -> None:
-        machine = self._machine
+        machine = self.machine
         while not machine.ready and not machine.closed:
-            await self._input_changed.wait()
+            await self._changed.wait()
         if machine.closed:
             return
         self._owner = trio.lowlevel.current_task()
         error: BaseException | None = None
         value: object = None
+        ended = False
         with self._scope:
-            try:
-                value = await self._invoke()
-            except AttemptEnded:
-                return
-            except Exception as exc:
-                error = exc
-            except BaseExceptionGroup as group:
-                # A user nursery wraps errors in a group; our own control flow is in it too
-                # when the attempt ended meanwhile. Only unwrap what is unambiguous.
-                if self._closed():
-                    return
-                error = group
-        if self._scope.cancelled_caught or self._closed():
+            async with trio.open_nursery() as runs:
+                self._runs = runs
+                try:
+                    value = await self._invoke()
+                except AttemptEnded:
+                    ended = True
+                except Exception as exc:
+                    error = exc
+                except BaseExceptionGroup as group:
+                    # A user nursery wraps errors in a group; our own control flow is in it
+                    # too when the attempt ended meanwhile.
+                    ended = self._closed()
+                    error = group
+                finally:
+                    # Nothing outlives the handler: closures nobody awaits any more stop.
+                    runs.cancel_scope.cancel()
+        if ended or self._scope.cancelled_caught or self._closed():
+            self.flush()
             return
         self._complete(value, error)
-        self._flush()
-
-    def _closed(self) -> bool:
-        # A call, not a property read, so type checkers do not carry a narrowed value across
-        # awaits: the machine may close while the handler runs.
-        return self._machine.closed
+        self.flush()
 
     async def _invoke(self) -> object:
-        handler = self._handler
+        from .context_impl import ContextImpl
+
+        handler = self.handler
         try:
-            self._input = self._machine.sys_input()
+            self.input = self.machine.sys_input()
         except AttemptClosed:
             raise AttemptEnded from None
-        self._flush()
+        self.flush()
+        ctx = ContextImpl(self)
         if not handler.has_input:
-            return await handler.fn(self)
-        if not self._input.value and not handler.input_required:
-            return await handler.fn(self, None)
+            return await handler.fn(ctx)
+        if not self.input.value and not handler.input_required:
+            return await handler.fn(ctx, None)
         try:
-            arg = _decode(handler.input_codec, self._input.value, handler.input_type)
+            arg = decode(handler.input_codec, self.input.value, handler.input_type)
         except CodecError as exc:
             raise TerminalError(
                 f"request could not be decoded into handler input type: {exc}", code=400
             ) from exc
-        return await handler.fn(self, arg)
+        return await handler.fn(ctx, arg)
 
     def _complete(self, value: object, error: BaseException | None) -> None:
-        machine = self._machine
+        machine = self.machine
         try:
-            terminal = _as_terminal(error) if error is not None else None
+            terminal = as_terminal(error) if error is not None else None
             if terminal is not None:
                 machine.sys_write_output(
                     Failure(terminal.code, terminal.message, terminal.metadata)
@@ -194,7 +224,7 @@ class Attempt:
             if error is not None:
                 self._fail_retryable(error)
                 return
-            handler = self._handler
+            handler = self.handler
             if handler.output_type is None:
                 payload = b""
             else:
@@ -208,156 +238,180 @@ class Attempt:
         except AttemptClosed:
             return  # the machine already wrote the ErrorMessage (e.g. journal mismatch)
 
-    def _fail_retryable(self, error: BaseException, message: str | None = None) -> None:
+    def _fail_retryable(
+        self,
+        error: BaseException,
+        message: str | None = None,
+        *,
+        next_retry_delay_ms: int | None = None,
+        related_run: NotificationId | None = None,
+    ) -> None:
         text = message or f"{type(error).__name__}: {error}"
         stack = "".join(traceback.format_exception(error))
-        start = self._machine.start
+        start = self.machine.start
         logger.warning(
             "invocation %s (%s) attempt failed, Restate will retry: %s",
             start.debug_id if start else "?",
-            self._handler.name,
+            self.handler.name,
             text,
             exc_info=error,
         )
-        self._machine.notify_error(500, text, stack)
+        self.machine.notify_error(
+            500, text, stack, next_retry_delay_ms=next_retry_delay_ms, related_run=related_run
+        )
 
-    # ------------------------------------------------------------------ awaiting
+    # ------------------------------------------------------------------ for the context
 
     def check_owner(self) -> None:
+        """Durable operations come from the handler's task only (see the module docstring)."""
+        if IN_RUN.get():
+            raise RuntimeError(
+                "restate_trio context operations cannot be used inside a ctx.run closure: "
+                "the closure's effects are journaled as one result; do durable work in the "
+                "handler around it"
+            )
         if trio.lowlevel.current_task() is not self._owner:
             raise RuntimeError(
                 "a restate_trio context was used from a task other than its handler's task; "
                 "durable operations must be issued by the handler itself so that their "
-                "journal order is deterministic"
+                "journal order is deterministic (use the restate_trio combinators, e.g. "
+                "all_succeeded(), to wait for several operations concurrently)"
             )
 
-    async def await_notification(self, nid: NotificationId) -> Result:
-        """Wait until notification ``nid`` resolves (or suspend the attempt)."""
+    def begin(self) -> StateMachine:
+        """The machine, after checking the caller may issue commands now."""
         self.check_owner()
-        machine = self._machine
-        tree = Leaf(nid)
-        while True:
-            try:
-                progress = machine.do_progress(tree)
-            except AttemptClosed:
-                self._end()
-            if progress is Progress.RESOLVED:
-                await trio.lowlevel.checkpoint()
-                result = machine.result(nid)
-                assert result is not None
-                return result
-            if progress is Progress.CANCELLED:
-                self._flush()
-                raise TerminalError("cancelled", code=409)
-            if progress is Progress.SUSPENDED:
-                self._end()
-            await self._input_changed.wait()
+        if self.machine.closed:
+            self.end()
+        return self.machine
 
-    def _end(self) -> NoReturn:
-        """The machine closed under the handler: flush and unwind it."""
-        self._flush()
-        self._scope.cancel()
-        raise AttemptEnded
-
-    def _journal(self) -> StateMachine:
-        """The machine, after checking the caller may issue commands."""
-        self.check_owner()
-        if self._machine.closed:
-            self._end()
-        return self._machine
-
-    def _call(self, fn: Callable[[], T]) -> T:
+    def call(self, fn: Callable[[], T]) -> T:
         """Run a machine command; translate a closed attempt into :class:`AttemptEnded`."""
         try:
             value = fn()
         except AttemptClosed:
-            self._end()
-        self._flush()
+            self.end()
+        self.flush()
         return value
 
-    # ------------------------------------------------------------------ context API
+    def end(self) -> NoReturn:
+        """The machine closed under the handler: flush and unwind it."""
+        self.flush()
+        self._scope.cancel()
+        raise AttemptEnded
 
-    def request(self) -> Request:
-        if self._request is None:
-            start = self._machine.start
-            assert start is not None
-            assert self._input is not None
-            self._request = Request(
-                id=start.debug_id,
-                headers={h.key: h.value for h in self._input.headers},
-                attempt_headers=self._attempt_headers,
-                body=self._input.value,
-                idempotency_key=start.idempotency_key,
-                scope=start.scope,
-                limit_key=start.limit_key,
-            )
-        return self._request
+    def result(self, nid: NotificationId) -> Result:
+        result = self.machine.result(nid)
+        assert result is not None, f"{nid} is not resolved"
+        return result
 
-    def key(self) -> str:
-        start = self._machine.start
-        assert start is not None
-        return start.key
+    def resolved_at(self, tree: FutureTree) -> int | None:
+        return self.machine.resolved_at(tree)
 
-    @overload
-    def get(self, name: str) -> DurableFuture[object]: ...
-    @overload
-    def get(self, name: str, *, type: type[T]) -> DurableFuture[T | None]: ...
-    def get(
-        self, name: str, *, type: type[T] | None = None
-    ) -> DurableFuture[T | None] | DurableFuture[object]:
-        machine = self._journal()
-        answer = self._call(lambda: machine.sys_get_state(name))
-        codec = self._state_codec
-        tp: object = object if type is None else type
+    def register_run(self, nid: NotificationId, spec: RunSpec) -> None:
+        """A run whose closure executes when its result is first awaited."""
+        self._runs_to_start[nid] = spec
 
-        def convert(result: Result) -> object:
-            if isinstance(result, Success):
-                return _decode(codec, result.value, tp)
-            if isinstance(result, Failure):
-                raise TerminalError(result.message, result.code, result.metadata)
-            return None
+    async def await_tree(self, tree: FutureTree) -> None:
+        """Wait until ``tree`` resolves; suspends the attempt when it cannot in this one."""
+        self.check_owner()
+        machine = self.machine
+        while True:
+            if self._runs_to_start:
+                self._start_runs(tree)
+            try:
+                progress = machine.do_progress(tree)
+            except AttemptClosed:
+                self.end()
+            if progress is Progress.RESOLVED:
+                await trio.lowlevel.checkpoint()
+                return
+            if progress is Progress.CANCELLED:
+                await self._propagate_cancel()
+                raise TerminalError("cancelled", code=409)
+            if progress is Progress.SUSPENDED:
+                self.end()
+            self.flush()
+            await self._changed.wait()
 
-        if isinstance(answer, EagerValue):
-            value = None if answer.value is None else _decode(codec, answer.value, tp)
-            return DurableFutureImpl[object].completed(self, value)
-        return DurableFutureImpl(self, answer, convert)
+    async def _propagate_cancel(self) -> None:
+        """Cancel the calls this invocation made, as the official SDKs do, before raising 409."""
+        machine = self.machine
+        children = machine.child_calls
+        if not children:
+            return
+        await self.await_tree(Node(Combinator.ALL_COMPLETED, tuple(Leaf(c) for c in children)))
+        for child in children:
+            result = machine.result(child)
+            if isinstance(result, InvocationIdResult):
+                self.call(
+                    lambda r=result: machine.sys_send_signal(  # type: ignore[misc]
+                        r.invocation_id, index=CANCEL_SIGNAL_ID
+                    )
+                )
 
-    def state_keys(self) -> DurableFuture[list[str]]:
-        machine = self._journal()
-        answer = self._call(machine.sys_get_state_keys)
-        if isinstance(answer, list):
-            return DurableFutureImpl[list[str]].completed(self, answer)
+    def _start_runs(self, tree: FutureTree) -> None:
+        for nid in leaves(tree):
+            spec = self._runs_to_start.pop(nid, None)
+            if spec is not None:
+                assert self._runs is not None
+                self.machine.run_started(nid)
+                self._runs.start_soon(self._execute_run, nid, spec, name=f"ctx.run {spec.name}")
 
-        def convert(result: Result) -> list[str]:
-            if isinstance(result, StateKeysResult):
-                return sorted(result.keys)
-            if isinstance(result, Failure):
-                raise TerminalError(result.message, result.code, result.metadata)
-            assert isinstance(result, Void)
-            return []
+    async def _execute_run(self, nid: NotificationId, spec: RunSpec) -> None:
+        machine = self.machine
+        result: Success | Failure
+        try:
+            value = await invoke_closure(spec.fn, spec.args, _THREAD_LIMITER)
+        except TerminalError as exc:
+            result = Failure(exc.code, exc.message, exc.metadata)
+        except (Exception, BaseExceptionGroup) as exc:
+            if isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[0] is not None:
+                raise  # the attempt is ending: never propose a result for a cancelled closure
+            terminal = as_terminal(exc)
+            if terminal is not None:
+                result = Failure(terminal.code, terminal.message, terminal.metadata)
+            else:
+                if machine.closed:
+                    return
+                retries, elapsed = machine.run_attempt_info(nid)
+                delay = spec.policy.verdict(retries + 1, elapsed)
+                if delay is not None:
+                    self._fail_retryable(
+                        exc,
+                        f"ctx.run {spec.name!r} failed: {type(exc).__name__}: {exc}",
+                        next_retry_delay_ms=delay or None,
+                        related_run=nid,
+                    )
+                    self._scope.cancel()
+                    self.flush()
+                    return
+                result = Failure(500, f"{type(exc).__name__}: {exc}")
+        else:
+            try:
+                result = Success(spec.encode(value))
+            except CodecError as exc:
+                if not machine.closed:
+                    self._fail_retryable(exc, f"ctx.run {spec.name!r}: cannot encode its result")
+                    self._scope.cancel()
+                    self.flush()
+                return
+        if machine.closed:
+            return
+        try:
+            machine.propose_run_completion(nid, result)
+        except AttemptClosed:
+            return
+        self.flush()
+        self.wake()
 
-        return DurableFutureImpl(self, answer, convert)
 
-    def set(self, name: str, value: object) -> None:
-        machine = self._journal()
-        payload = self._state_codec.encode(value)
-        self._call(lambda: machine.sys_set_state(name, payload))
-
-    def clear(self, name: str) -> None:
-        machine = self._journal()
-        self._call(lambda: machine.sys_clear_state(name))
-
-    def clear_all(self) -> None:
-        machine = self._journal()
-        self._call(machine.sys_clear_all_state)
-
-
-def _decode(codec: PayloadCodec, data: bytes, tp: object) -> object:
-    # Annotations are not always classes (``list[int]``, ``int | None``); codecs accept them.
+def decode(codec: PayloadCodec, data: bytes, tp: object) -> object:
+    """Decode with a codec; annotations are not always classes (``list[int]``, ``X | None``)."""
     return codec.decode(data, cast("type[object]", tp))
 
 
-def _as_terminal(error: BaseException) -> TerminalError | None:
+def as_terminal(error: BaseException) -> TerminalError | None:
     """The terminal error an outcome stands for, if it is terminal.
 
     A group counts when every leaf is a TerminalError (a user nursery wrapped them); the

@@ -12,6 +12,7 @@ while recorded commands remain → PROCESSING → CLOSED (after End, an error, o
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 from collections import deque
@@ -21,8 +22,20 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from . import messages as m
-from .errors import AttemptClosed, JournalMismatch, ProtocolError, ProtocolViolation
-from .framing import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FramingError, encode_frame
+from .errors import (
+    AttemptClosed,
+    JournalMismatch,
+    ProtocolError,
+    ProtocolViolation,
+    UnsupportedFeature,
+)
+from .framing import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    REQUESTED_ACK,
+    FrameDecoder,
+    FramingError,
+    encode_frame,
+)
 from .futures import Combinator, FutureTree, Leaf, Node, leaves, prune, resolve
 from .types import (
     CANCEL,
@@ -32,12 +45,15 @@ from .types import (
     Header,
     InputInfo,
     InvocationIdResult,
+    InvocationTarget,
     NotificationId,
     NotificationKind,
     Result,
     StartInfo,
     StateKeysResult,
     Success,
+    Void,
+    WorkflowTarget,
 )
 
 MIN_PROTOCOL_VERSION = 5
@@ -129,6 +145,12 @@ class StateMachine:
         self._state: dict[str, bytes | None] = {}
         self._partial_state = True
         self._last_command: tuple[int, str] | None = None  # (type id, name) for error reports
+        self._replayed_commands = 0
+        self._child_calls: list[NotificationId] = []
+        self._run_retry_info: dict[NotificationId, tuple[int, int]] = {}
+        # Runs whose closures execute in this attempt: awaiting them waits for local progress.
+        self._executing: set[NotificationId] = set()
+        self._run_commands: dict[NotificationId, tuple[int, str]] = {}
         # V7: run proposals awaiting their ack, by completion id.
         self._proposals: dict[int, Result] = {}
         #: Set when the machine closed with an error: (code, message).
@@ -250,6 +272,8 @@ class StateMachine:
         self.phase = Phase.REPLAYING
 
     def _bootstrapped(self) -> None:
+        # Input is command 0; the rest were issued by the previous attempts.
+        self._replayed_commands = len(self._replay) - 1
         if not self._replay or self._replay[0][0] != m.MessageType.INPUT_COMMAND:
             raise ProtocolViolation("the replayed journal does not start with an InputCommand")
 
@@ -396,6 +420,270 @@ class StateMachine:
         self._state.clear()
         self._partial_state = False
 
+    # -- timers, runs, calls --------------------------------------------------------
+
+    def sys_sleep(self, wake_up_time_ms: int, name: str = "") -> NotificationId:
+        """A durable timer firing at ``wake_up_time_ms`` (ms since the Unix epoch)."""
+        self._check_open()
+        cid = self._completion_id()
+        self._journal(
+            m.SleepCommandMessage(
+                wake_up_time=max(0, wake_up_time_ms), result_completion_id=cid, name=name
+            )
+        )
+        return NotificationId.completion(cid)
+
+    def sys_run(self, name: str = "") -> tuple[NotificationId, bool]:
+        """Journal a run; returns its completion and whether its closure must execute.
+
+        It must not execute when the journal already holds its completion (a replay).
+        """
+        self._check_open()
+        cid = self._completion_id()
+        self._journal(m.RunCommandMessage(result_completion_id=cid, name=name))
+        nid = NotificationId.completion(cid)
+        self._run_commands[nid] = (self.command_index, name)
+        if self.command_index == self._replayed_commands + 1:
+            start = self._require_start()
+            self._run_retry_info[nid] = (
+                start.retry_count_since_last_stored_entry,
+                start.duration_since_last_stored_entry_ms,
+            )
+        return nid, not self._has_notification(nid)
+
+    def run_started(self, nid: NotificationId) -> None:
+        """The closure of run ``nid`` started executing in this attempt."""
+        self._executing.add(nid)
+
+    def _has_notification(self, nid: NotificationId) -> bool:
+        return nid in self._seen or any(n == nid for n, _ in self._pending)
+
+    def propose_run_completion(self, nid: NotificationId, result: Success | Failure) -> None:
+        """Propose the outcome of a run's closure (not a journal entry)."""
+        self._check_open()
+        self._executing.discard(nid)
+        cid = int(nid.value)
+        msg = m.ProposeRunCompletionMessage(result_completion_id=cid)
+        if isinstance(result, Success):
+            msg.value = result.value
+        else:
+            msg.failure.CopyFrom(self._failure_to_pb(result))
+        if self.version >= 7:
+            # V7 acks the proposal (0x0007) instead of echoing the whole result back.
+            self._proposals[cid] = result
+            self._write(msg, flags=REQUESTED_ACK)
+        else:
+            self._write(msg)
+
+    def run_attempt_info(self, nid: NotificationId) -> tuple[int, int]:
+        """(earlier failed attempts, elapsed ms) of a run, for its retry policy.
+
+        Known only for the first command issued after the replay: that is the command the
+        previous attempts failed at. Other runs count from zero.
+        """
+        return self._run_retry_info.get(nid, (0, 0))
+
+    def sys_call(
+        self,
+        service: str,
+        handler: str,
+        parameter: bytes,
+        *,
+        key: str = "",
+        headers: Sequence[tuple[str, str]] = (),
+        idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+        name: str = "",
+    ) -> tuple[NotificationId, NotificationId]:
+        """Call a handler; returns (invocation id, result) notifications."""
+        self._check_open()
+        self._require_v7(scope, limit_key)
+        id_cid = self._completion_id()
+        result_cid = self._completion_id()
+        msg = m.CallCommandMessage(
+            service_name=service,
+            handler_name=handler,
+            parameter=parameter,
+            headers=[m.Header(key=k, value=v) for k, v in headers],
+            key=key,
+            invocation_id_notification_idx=id_cid,
+            result_completion_id=result_cid,
+            name=name,
+        )
+        _set_optional(msg, idempotency_key=idempotency_key, scope=scope, limit_key=limit_key)
+        self._journal(msg)
+        id_nid = NotificationId.completion(id_cid)
+        self._child_calls.append(id_nid)
+        return id_nid, NotificationId.completion(result_cid)
+
+    def sys_send(
+        self,
+        service: str,
+        handler: str,
+        parameter: bytes,
+        *,
+        key: str = "",
+        headers: Sequence[tuple[str, str]] = (),
+        idempotency_key: str | None = None,
+        invoke_time_ms: int = 0,
+        scope: str | None = None,
+        limit_key: str | None = None,
+        name: str = "",
+    ) -> NotificationId:
+        """Send to a handler without waiting (optionally delayed); returns its invocation id."""
+        self._check_open()
+        self._require_v7(scope, limit_key)
+        id_cid = self._completion_id()
+        msg = m.OneWayCallCommandMessage(
+            service_name=service,
+            handler_name=handler,
+            parameter=parameter,
+            invoke_time=max(0, invoke_time_ms),
+            headers=[m.Header(key=k, value=v) for k, v in headers],
+            key=key,
+            invocation_id_notification_idx=id_cid,
+            name=name,
+        )
+        _set_optional(msg, idempotency_key=idempotency_key, scope=scope, limit_key=limit_key)
+        self._journal(msg)
+        return NotificationId.completion(id_cid)
+
+    def _require_v7(self, scope: str | None, limit_key: str | None) -> None:
+        if (scope is not None or limit_key is not None) and self.version < 7:
+            error = UnsupportedFeature(
+                f"scope and limit_key need service protocol V7 (this invocation uses "
+                f"V{self.version})"
+            )
+            self._fail(error)
+            raise error
+
+    @property
+    def child_calls(self) -> Sequence[NotificationId]:
+        """Invocation-id notifications of the calls made so far (for cancel propagation)."""
+        return tuple(self._child_calls)
+
+    # -- signals, awakeables, promises ----------------------------------------------
+
+    def sys_awakeable(self) -> tuple[str, NotificationId]:
+        """A new awakeable: its public id (``sign_1…``) and the signal it completes with.
+
+        Nothing is journaled: the id only reserves the next signal index.
+        """
+        self._check_open()
+        start = self._require_start()
+        index = self._next_signal_id
+        self._next_signal_id += 1
+        raw = start.id + index.to_bytes(4, "big")
+        awakeable_id = "sign_1" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return awakeable_id, NotificationId.signal(index)
+
+    def sys_complete_awakeable(
+        self, awakeable_id: str, result: Success | Failure, name: str = ""
+    ) -> None:
+        msg = m.CompleteAwakeableCommandMessage(awakeable_id=awakeable_id, name=name)
+        if isinstance(result, Success):
+            msg.value.content = result.value
+        else:
+            msg.failure.CopyFrom(self._failure_to_pb(result))
+        self._journal(msg)
+
+    def sys_send_signal(
+        self,
+        target_invocation_id: str,
+        *,
+        index: int | None = None,
+        signal_name: str | None = None,
+        result: Void | Success | Failure = VOID,
+        entry_name: str = "",
+    ) -> None:
+        """Send a signal (by index or by name) to another invocation; 1 cancels it."""
+        if (index is None) == (signal_name is None):
+            raise ValueError("give exactly one of index and signal_name")
+        msg = m.SendSignalCommandMessage(
+            target_invocation_id=target_invocation_id, entry_name=entry_name
+        )
+        if index is not None:
+            msg.idx = index
+        else:
+            msg.name = signal_name or ""
+        if isinstance(result, Success):
+            msg.value.content = result.value
+        elif isinstance(result, Failure):
+            msg.failure.CopyFrom(self._failure_to_pb(result))
+        else:
+            msg.void.SetInParent()
+        self._journal(msg)
+
+    def sys_get_promise(self, key: str, name: str = "") -> NotificationId:
+        self._check_open()
+        cid = self._completion_id()
+        self._journal(m.GetPromiseCommandMessage(key=key, result_completion_id=cid, name=name))
+        return NotificationId.completion(cid)
+
+    def sys_peek_promise(self, key: str, name: str = "") -> NotificationId:
+        self._check_open()
+        cid = self._completion_id()
+        self._journal(m.PeekPromiseCommandMessage(key=key, result_completion_id=cid, name=name))
+        return NotificationId.completion(cid)
+
+    def sys_complete_promise(
+        self, key: str, result: Success | Failure, name: str = ""
+    ) -> NotificationId:
+        self._check_open()
+        cid = self._completion_id()
+        msg = m.CompletePromiseCommandMessage(key=key, result_completion_id=cid, name=name)
+        if isinstance(result, Success):
+            msg.completion_value.content = result.value
+        else:
+            msg.completion_failure.CopyFrom(self._failure_to_pb(result))
+        self._journal(msg)
+        return NotificationId.completion(cid)
+
+    # -- other invocations ------------------------------------------------------------
+
+    def sys_attach_invocation(self, target: InvocationTarget, name: str = "") -> NotificationId:
+        """Wait for another invocation's result."""
+        self._check_open()
+        cid = self._completion_id()
+        msg = m.AttachInvocationCommandMessage(result_completion_id=cid, name=name)
+        self._set_target(msg, target)
+        self._journal(msg)
+        return NotificationId.completion(cid)
+
+    def sys_get_invocation_output(self, target: InvocationTarget, name: str = "") -> NotificationId:
+        """Another invocation's result if it has one (void otherwise), without waiting."""
+        self._check_open()
+        cid = self._completion_id()
+        msg = m.GetInvocationOutputCommandMessage(result_completion_id=cid, name=name)
+        self._set_target(msg, target)
+        self._journal(msg)
+        return NotificationId.completion(cid)
+
+    def _set_target(
+        self,
+        msg: m.AttachInvocationCommandMessage | m.GetInvocationOutputCommandMessage,
+        target: InvocationTarget,
+    ) -> None:
+        if isinstance(target, str):
+            msg.invocation_id = target
+        elif isinstance(target, WorkflowTarget):
+            self._require_v7(target.scope, None)
+            msg.workflow_target.workflow_name = target.name
+            msg.workflow_target.workflow_key = target.key
+            if target.scope is not None:
+                msg.workflow_target.scope = target.scope
+        else:
+            self._require_v7(target.scope, None)
+            t = msg.idempotent_request_target
+            t.service_name = target.service
+            t.handler_name = target.handler
+            t.idempotency_key = target.idempotency_key
+            if target.key is not None:
+                t.service_key = target.key
+            if target.scope is not None:
+                t.scope = target.scope
+
     def sys_write_output(self, result: Success | Failure) -> None:
         """Journal the handler's output (a value or a terminal failure)."""
         if isinstance(result, Success):
@@ -453,6 +741,9 @@ class StateMachine:
                     )
                 )
                 raise JournalMismatch("journal mismatch")
+            if self._executing and not self._executing.isdisjoint(leaves(tree)):
+                # A run closure of this attempt will complete part of the tree.
+                return Progress.WAIT_INPUT
             if self._input_closed:
                 self._suspend(tree)
                 return Progress.SUSPENDED
@@ -503,6 +794,7 @@ class StateMachine:
         *,
         next_retry_delay_ms: int | None = None,
         related_to_last_command: bool = False,
+        related_run: NotificationId | None = None,
     ) -> None:
         """Fail this attempt with an ErrorMessage (Restate retries it). No-op once closed."""
         if self.phase is Phase.CLOSED:
@@ -510,7 +802,13 @@ class StateMachine:
         msg = m.ErrorMessage(code=code, message=message, stacktrace=stacktrace)
         if next_retry_delay_ms is not None:
             msg.next_retry_delay = next_retry_delay_ms
-        if related_to_last_command and self._last_command is not None:
+        run = self._run_commands.get(related_run) if related_run is not None else None
+        if run is not None:
+            msg.related_command_index = run[0]
+            msg.related_command_type = m.MessageType.RUN_COMMAND
+            if run[1]:
+                msg.related_command_name = run[1]
+        elif related_to_last_command and self._last_command is not None:
             msg.related_command_index = self.command_index
             msg.related_command_type = self._last_command[0]
             if self._last_command[1]:
@@ -540,6 +838,12 @@ def _future_to_pb(tree: FutureTree) -> m.Future:
         else:
             pb.waiting_named_signals.append(str(child.id.value))
     return pb
+
+
+def _set_optional(message: Message, **fields: str | None) -> None:
+    for field, value in fields.items():
+        if value is not None:
+            setattr(message, field, value)
 
 
 def _eager_get(key: str, value: bytes | None) -> m.GetEagerStateCommandMessage:

@@ -109,3 +109,27 @@ class InputInfo:
 
     headers: Sequence[Header]
     value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowTarget:
+    """A workflow run, addressed by workflow name and key."""
+
+    name: str
+    key: str
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentTarget:
+    """An invocation made with an idempotency key."""
+
+    service: str
+    handler: str
+    idempotency_key: str
+    key: str | None = None
+    scope: str | None = None
+
+
+# An invocation id (``inv_…``), or one of the targets above.
+InvocationTarget = str | WorkflowTarget | IdempotentTarget

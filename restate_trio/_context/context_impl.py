@@ -1,0 +1,492 @@
+"""The object handlers receive as ``ctx``: every context protocol, on one attempt.
+
+Each method checks it runs in the handler's task, journals its command synchronously through the
+state machine, and returns a durable future. The annotation on the handler's ``ctx`` parameter
+restricts (for the type checker) which of these a handler may use.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import typing
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TypeVar
+
+from .._protocol.types import (
+    Failure,
+    InvocationIdResult,
+    NotificationId,
+    Result,
+    StateKeysResult,
+    Success,
+)
+from .._service.targets import Target, target_of
+from ..codecs import DEFAULT_CODEC, PayloadCodec
+from ..context import Request
+from ..errors import TerminalError
+from .futures import CallFutureImpl, DurableFutureImpl, SendHandleImpl
+from .invocation import Attempt, RunSpec, decode
+from .random import DurableRandom
+from .run import RetryPolicy
+
+T = TypeVar("T")
+
+_NO_RETRY_LIMITS = RetryPolicy()
+
+
+def _raise_failure(result: Result) -> None:
+    if isinstance(result, Failure):
+        raise TerminalError(result.message, result.code, result.metadata)
+
+
+def _decoder(codec: PayloadCodec, tp: object) -> Callable[[Result], object]:
+    """Converter for results that carry a value (or a failure)."""
+
+    def convert(result: Result) -> object:
+        _raise_failure(result)
+        if isinstance(result, Success):
+            return decode(codec, result.value, tp)
+        return None
+
+    return convert
+
+
+def _invocation_id(result: Result) -> str:
+    _raise_failure(result)
+    assert isinstance(result, InvocationIdResult)
+    return result.invocation_id
+
+
+def _void(result: Result) -> None:
+    _raise_failure(result)
+
+
+def _ms_from_now(delay: timedelta | None) -> int:
+    if delay is None:
+        return 0
+    return int((time.time() + delay.total_seconds()) * 1000)
+
+
+class ContextImpl:
+    """Implements :mod:`restate_trio.context` for one invocation attempt."""
+
+    __slots__ = ("_attempt", "_random", "_request")
+
+    def __init__(self, attempt: Attempt) -> None:
+        self._attempt = attempt
+        self._request: Request | None = None
+        self._random: DurableRandom | None = None
+
+    # ------------------------------------------------------------------ metadata
+
+    def request(self) -> Request:
+        if self._request is None:
+            attempt = self._attempt
+            start = attempt.machine.start
+            assert start is not None
+            assert attempt.input is not None
+            self._request = Request(
+                id=start.debug_id,
+                headers={h.key: h.value for h in attempt.input.headers},
+                attempt_headers=attempt.attempt_headers,
+                body=attempt.input.value,
+                idempotency_key=start.idempotency_key,
+                scope=start.scope,
+                limit_key=start.limit_key,
+            )
+        return self._request
+
+    def key(self) -> str:
+        start = self._attempt.machine.start
+        assert start is not None
+        return start.key
+
+    def random(self) -> DurableRandom:
+        self._attempt.check_owner()
+        if self._random is None:
+            self._random = DurableRandom(self._attempt.machine.random_seed())
+        return self._random
+
+    def uuid(self) -> str:
+        return str(self.random().uuid4())
+
+    # ------------------------------------------------------------------ state
+
+    def get(self, name: str, *, type: object = None) -> DurableFutureImpl[object]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        answer = attempt.call(lambda: machine.sys_get_state(name))
+        codec = attempt.state_codec
+        tp: object = object if type is None else type
+        if isinstance(answer, NotificationId):
+            return DurableFutureImpl(attempt, answer, _decoder(codec, tp))
+        value = None if answer.value is None else decode(codec, answer.value, tp)
+        return DurableFutureImpl[object].completed(attempt, value)
+
+    def state_keys(self) -> DurableFutureImpl[list[str]]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        answer = attempt.call(machine.sys_get_state_keys)
+        if isinstance(answer, list):
+            return DurableFutureImpl[list[str]].completed(attempt, answer)
+
+        def convert(result: Result) -> list[str]:
+            _raise_failure(result)
+            if isinstance(result, StateKeysResult):
+                return sorted(result.keys)
+            return []
+
+        return DurableFutureImpl(attempt, answer, convert)
+
+    def set(self, name: str, value: object) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        payload = attempt.state_codec.encode(value)
+        attempt.call(lambda: machine.sys_set_state(name, payload))
+
+    def clear(self, name: str) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        attempt.call(lambda: machine.sys_clear_state(name))
+
+    def clear_all(self) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        attempt.call(machine.sys_clear_all_state)
+
+    # ------------------------------------------------------------------ run, sleep, time
+
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., object],
+        *args: object,
+        type: object = None,
+        retry: RetryPolicy | None = None,
+    ) -> DurableFutureImpl[object]:
+        if not callable(fn):
+            raise TypeError(f"ctx.run({name!r}, ...) needs a function, got {fn!r}")
+        attempt = self._attempt
+        machine = attempt.begin()
+        codec = DEFAULT_CODEC
+        tp = type if type is not None else _return_type(fn)
+        nid, execute = attempt.call(lambda: machine.sys_run(name))
+        if execute:
+            attempt.register_run(
+                nid,
+                RunSpec(
+                    fn=fn,
+                    args=args,
+                    encode=lambda v: codec.encode(v, tp),
+                    policy=retry or _NO_RETRY_LIMITS,
+                    name=name,
+                ),
+            )
+        return DurableFutureImpl(attempt, nid, _decoder(codec, tp))
+
+    def sleep(self, duration: timedelta, *, name: str = "") -> DurableFutureImpl[None]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        wake_up = _ms_from_now(duration)
+        nid = attempt.call(lambda: machine.sys_sleep(wake_up, name))
+        return DurableFutureImpl(attempt, nid, _void)
+
+    def time(self) -> DurableFutureImpl[object]:
+        return self.run("time", time.time, type=float)
+
+    # ------------------------------------------------------------------ calls
+
+    def _call(
+        self,
+        target: Target,
+        key: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+        convert: Callable[[Result], object] | None = None,
+    ) -> CallFutureImpl[object]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        id_nid, result_nid = attempt.call(
+            lambda: machine.sys_call(
+                target.service,
+                target.handler,
+                payload,
+                key=key,
+                headers=sorted((headers or {}).items()),
+                idempotency_key=idempotency_key,
+                scope=scope,
+                limit_key=limit_key,
+            )
+        )
+        invocation_id = DurableFutureImpl(attempt, id_nid, _invocation_id)
+        if convert is None:
+            convert = (
+                _void
+                if target.output_type is None
+                else _decoder(target.output_codec, target.output_type)
+            )
+        return CallFutureImpl(attempt, result_nid, convert, invocation_id)
+
+    def _send(
+        self,
+        target: Target,
+        key: str,
+        payload: bytes,
+        delay: timedelta | None,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> SendHandleImpl:
+        attempt = self._attempt
+        machine = attempt.begin()
+        invoke_time = _ms_from_now(delay)
+        id_nid = attempt.call(
+            lambda: machine.sys_send(
+                target.service,
+                target.handler,
+                payload,
+                key=key,
+                headers=sorted((headers or {}).items()),
+                idempotency_key=idempotency_key,
+                invoke_time_ms=invoke_time,
+                scope=scope,
+                limit_key=limit_key,
+            )
+        )
+        return SendHandleImpl(DurableFutureImpl(self._attempt, id_nid, _invocation_id))
+
+    @staticmethod
+    def _payload(target: Target, arg: object) -> bytes:
+        if not target.has_input:
+            return b""
+        return target.input_codec.encode(arg, target.input_type)
+
+    def service_call(
+        self,
+        handler: Callable[..., object],
+        arg: object = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFutureImpl[object]:
+        target = target_of(handler)
+        return self._call(target, "", self._payload(target, arg), headers, idempotency_key)
+
+    def object_call(
+        self,
+        handler: Callable[..., object],
+        key: str,
+        arg: object = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallFutureImpl[object]:
+        target = target_of(handler)
+        return self._call(target, key, self._payload(target, arg), headers, idempotency_key)
+
+    workflow_call = object_call
+
+    def service_send(
+        self,
+        handler: Callable[..., object],
+        arg: object = None,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandleImpl:
+        target = target_of(handler)
+        payload = self._payload(target, arg)
+        return self._send(target, "", payload, delay, headers, idempotency_key)
+
+    def object_send(
+        self,
+        handler: Callable[..., object],
+        key: str,
+        arg: object = None,
+        *,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendHandleImpl:
+        target = target_of(handler)
+        payload = self._payload(target, arg)
+        return self._send(target, key, payload, delay, headers, idempotency_key)
+
+    workflow_send = object_send
+
+    def generic_call(
+        self,
+        service: str,
+        handler: str,
+        payload: bytes,
+        *,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> CallFutureImpl[object]:
+        target = Target(service, handler, True, bytes, bytes)
+
+        def raw(result: Result) -> bytes:
+            _raise_failure(result)
+            return result.value if isinstance(result, Success) else b""
+
+        return self._call(
+            target, key or "", payload, headers, idempotency_key, scope, limit_key, raw
+        )
+
+    def generic_send(
+        self,
+        service: str,
+        handler: str,
+        payload: bytes,
+        *,
+        key: str | None = None,
+        delay: timedelta | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> SendHandleImpl:
+        target = Target(service, handler, True, bytes, bytes)
+        return self._send(
+            target, key or "", payload, delay, headers, idempotency_key, scope, limit_key
+        )
+
+    # ------------------------------------------------------------------ other invocations
+
+    def attach_invocation(
+        self, invocation_id: str, *, type: object = None
+    ) -> DurableFutureImpl[object]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        nid = attempt.call(lambda: machine.sys_attach_invocation(invocation_id))
+        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, type or object))
+
+    def get_invocation_output(
+        self, invocation_id: str, *, type: object = None
+    ) -> DurableFutureImpl[object]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        nid = attempt.call(lambda: machine.sys_get_invocation_output(invocation_id))
+        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, type or object))
+
+    def cancel_invocation(self, invocation_id: str) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        attempt.call(lambda: machine.sys_send_signal(invocation_id, index=1))
+
+    # ------------------------------------------------------------------ awakeables, signals
+
+    def awakeable(self, *, type: object = None) -> tuple[str, DurableFutureImpl[object]]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        awakeable_id, nid = attempt.call(machine.sys_awakeable)
+        return awakeable_id, DurableFutureImpl(
+            attempt, nid, _decoder(DEFAULT_CODEC, type or object)
+        )
+
+    def resolve_awakeable(self, awakeable_id: str, value: object) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        payload = DEFAULT_CODEC.encode(value)
+        attempt.call(lambda: machine.sys_complete_awakeable(awakeable_id, Success(payload)))
+
+    def reject_awakeable(self, awakeable_id: str, message: str, code: int = 500) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        failure = Failure(code, message)
+        attempt.call(lambda: machine.sys_complete_awakeable(awakeable_id, failure))
+
+    def signal(self, name: str, *, type: object = None) -> DurableFutureImpl[object]:
+        attempt = self._attempt
+        attempt.begin()
+        return DurableFutureImpl(
+            attempt, NotificationId.named(name), _decoder(DEFAULT_CODEC, type or object)
+        )
+
+    def resolve_signal(self, invocation_id: str, name: str, value: object) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        result = Success(DEFAULT_CODEC.encode(value))
+        attempt.call(
+            lambda: machine.sys_send_signal(invocation_id, signal_name=name, result=result)
+        )
+
+    def reject_signal(self, invocation_id: str, name: str, message: str, code: int = 500) -> None:
+        attempt = self._attempt
+        machine = attempt.begin()
+        result = Failure(code, message)
+        attempt.call(
+            lambda: machine.sys_send_signal(invocation_id, signal_name=name, result=result)
+        )
+
+    # ------------------------------------------------------------------ workflow promises
+
+    def promise(self, name: str, *, type: object = None) -> PromiseImpl:
+        self._attempt.check_owner()
+        return PromiseImpl(self._attempt, name, type or object)
+
+
+class PromiseImpl:
+    """A workflow's durable promise, bound to one attempt."""
+
+    __slots__ = ("_attempt", "_name", "_type")
+
+    def __init__(self, attempt: Attempt, name: str, tp: object) -> None:
+        self._attempt = attempt
+        self._name = name
+        self._type = tp
+
+    def value(self) -> DurableFutureImpl[object]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        nid = attempt.call(lambda: machine.sys_get_promise(self._name))
+        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, self._type))
+
+    def peek(self) -> DurableFutureImpl[object]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        nid = attempt.call(lambda: machine.sys_peek_promise(self._name))
+        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, self._type))
+
+    def resolve(self, value: object) -> DurableFutureImpl[None]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        result = Success(DEFAULT_CODEC.encode(value, self._type))
+        nid = attempt.call(lambda: machine.sys_complete_promise(self._name, result))
+        return DurableFutureImpl(attempt, nid, _void)
+
+    def reject(self, message: str, code: int = 500) -> DurableFutureImpl[None]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        result = Failure(code, message)
+        nid = attempt.call(lambda: machine.sys_complete_promise(self._name, result))
+        return DurableFutureImpl(attempt, nid, _void)
+
+
+def _return_type(fn: Callable[..., object]) -> object:
+    """The declared result type of a run closure (plain JSON data when unknown)."""
+    target: object = fn
+    while hasattr(target, "func"):  # functools.partial
+        target = target.func
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:
+        return object
+    tp = hints.get("return", object)
+    if inspect.iscoroutinefunction(target) or tp is type(None):
+        # Awaitable results are declared by the coroutine's own return annotation.
+        return object if tp is type(None) else tp
+    return tp
+
+
+__all__ = ["ContextImpl", "PromiseImpl"]
