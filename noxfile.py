@@ -62,7 +62,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright (strict) over the package."""
     session.install(".[testing]", *_groups("typecheck"))
-    session.run("mypy", "--strict", "restate_trio")
+    session.run("mypy", "--strict", "restate_trio", "tests/type_tests", "examples")
     session.run("pyright")
 
 

@@ -7,12 +7,12 @@ restricts (for the type checker) which of these a handler may use.
 
 from __future__ import annotations
 
-import inspect
+import functools
 import time
 import typing
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from .._protocol.types import (
     Failure,
@@ -476,17 +476,15 @@ class PromiseImpl:
 def _return_type(fn: Callable[..., object]) -> object:
     """The declared result type of a run closure (plain JSON data when unknown)."""
     target: object = fn
-    while hasattr(target, "func"):  # functools.partial
-        target = target.func
+    while isinstance(target, functools.partial):
+        target = cast("functools.partial[object]", target).func
     try:
         hints = typing.get_type_hints(target)
     except Exception:
         return object
-    tp = hints.get("return", object)
-    if inspect.iscoroutinefunction(target) or tp is type(None):
-        # Awaitable results are declared by the coroutine's own return annotation.
-        return object if tp is type(None) else tp
-    return tp
+    tp: object = hints.get("return", object)
+    # ``-> None`` closures journal ``null``; decode it as plain data.
+    return object if tp is type(None) else tp
 
 
 __all__ = ["ContextImpl", "PromiseImpl"]

@@ -146,7 +146,7 @@ def _split(
         raise ValueError("a combinator needs at least one future")
     attempt = futures[0].attempt
     for f in futures:
-        if not isinstance(f, DurableFutureImpl):
+        if not isinstance(f, DurableFutureImpl):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"expected durable futures from a restate context, got {f!r}")
         if f.attempt is not attempt:
             raise ValueError("all futures must come from the same invocation")
@@ -214,7 +214,7 @@ async def first_succeeded(*futures: DurableFutureImpl[T]) -> T:
     else:
         attempt.check_owner()
         await trio.lowlevel.checkpoint()
-    messages = []
+    messages: list[str] = []
     for f in futures:
         try:
             f.value_now()

@@ -19,6 +19,7 @@ of their completions is decided by the runtime and replayed as recorded.
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -344,10 +345,9 @@ class Attempt:
         for child in children:
             result = machine.result(child)
             if isinstance(result, InvocationIdResult):
+                target = result.invocation_id
                 self.call(
-                    lambda r=result: machine.sys_send_signal(  # type: ignore[misc]
-                        r.invocation_id, index=CANCEL_SIGNAL_ID
-                    )
+                    functools.partial(machine.sys_send_signal, target, index=CANCEL_SIGNAL_ID)
                 )
 
     def _start_runs(self, tree: FutureTree) -> None:

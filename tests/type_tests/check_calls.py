@@ -1,0 +1,84 @@
+"""Static typing checks: mypy --strict and pyright read this file; pytest does not run it.
+
+An ``ignore`` comment marks a line that MUST be a type error: both checkers are configured to
+report unused ignores, so the file fails to type-check if the error disappears.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol, assert_type
+
+import restate_trio as restate
+
+
+class Greeter:
+    async def greet(self, ctx: restate.Context, name: str) -> str:
+        return name
+
+    async def ping(self, ctx: restate.Context) -> int:
+        return 1
+
+
+class Counter:
+    async def add(self, ctx: restate.ObjectContext, delta: int) -> int:
+        return delta
+
+    async def current(self, ctx: restate.ObjectSharedContext) -> int:
+        return 0
+
+
+@restate.service_name("Greeter")
+class GreeterApi(Protocol):
+    async def greet(self, ctx: restate.Context, name: str) -> str: ...
+
+
+class Caller:
+    async def calls(self, ctx: restate.Context) -> None:
+        assert_type(ctx.service_call(Greeter.greet, "bob"), restate.CallFuture[str])
+        assert_type(await ctx.service_call(Greeter.greet, "bob"), str)
+        assert_type(await ctx.service_call(Greeter.ping), int)
+        assert_type(await ctx.service_call(GreeterApi.greet, "bob"), str)
+        assert_type(await ctx.object_call(Counter.add, "k", 1), int)
+        assert_type(await ctx.object_call(Counter.current, "k"), int)
+        assert_type(await ctx.service_call(Greeter.greet, "b").invocation_id(), str)
+        assert_type(ctx.service_send(Greeter.greet, "b", delay=timedelta(1)), restate.SendHandle)
+        assert_type(await ctx.generic_call("Greeter", "greet", b'"x"'), bytes)
+
+        ctx.service_call(Greeter.greet, 3)  # type: ignore[arg-type]
+        ctx.object_call(Counter.add, "k", "one")  # type: ignore[arg-type]
+
+    async def primitives(self, ctx: restate.Context) -> None:
+        async def fetch(url: str) -> bytes:
+            return url.encode()
+
+        def compute(x: int) -> float:
+            return x / 2
+
+        assert_type(await ctx.run("fetch", fetch, "u"), bytes)
+        assert_type(await ctx.run("compute", compute, 3), float)
+        assert_type(await ctx.sleep(timedelta(seconds=1)), None)
+        awakeable_id, fut = ctx.awakeable(type=int)
+        assert_type(awakeable_id, str)
+        assert_type(await fut, int)
+        a = ctx.run("a", compute, 1)
+        b = ctx.run("b", compute, 2)
+        assert_type(await restate.all_succeeded(a, b), list[float])
+        assert_type(await restate.first_succeeded(a, b), float)
+        assert_type(await restate.first_completed(a, b), restate.DurableFuture[float])
+        assert_type(await restate.with_timeout(a, timedelta(seconds=1)), float)
+        assert_type(ctx.random().random(), float)
+        assert_type(ctx.uuid(), str)
+
+    async def state(self, ctx: restate.ObjectContext) -> None:
+        assert_type(await ctx.get("n", type=int), int | None)
+        assert_type(await ctx.state_keys(), list[str])
+        ctx.set("n", 1)
+
+    async def shared(self, ctx: restate.ObjectSharedContext) -> None:
+        ctx.set("n", 1)  # type: ignore[attr-defined]
+
+    async def workflow(self, ctx: restate.WorkflowSharedContext) -> None:
+        promise = ctx.promise("p", type=str)
+        assert_type(await promise.value(), str)
+        assert_type(await promise.peek(), str | None)
