@@ -318,7 +318,7 @@ class Attempt:
         self.check_owner()
         machine = self.machine
         while True:
-            if self._runs_to_start:
+            if self._runs_to_start and not machine.replaying:
                 self._start_runs(tree)
             try:
                 progress = machine.do_progress(tree)

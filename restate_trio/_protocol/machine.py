@@ -440,16 +440,27 @@ class StateMachine:
         """
         self._check_open()
         cid = self._completion_id()
+        was_replaying = bool(self._replay)
         self._journal(m.RunCommandMessage(result_completion_id=cid, name=name))
         nid = NotificationId.completion(cid)
         self._run_commands[nid] = (self.command_index, name)
-        if self.command_index == self._replayed_commands + 1:
-            start = self._require_start()
+        # Start's retry info describes the command the previous attempts failed at: the last
+        # replayed one (a run journaled, then failed) or the first new one. A run anywhere else
+        # starts from zero.
+        last_replayed = was_replaying and not self._replay
+        first_new = not was_replaying and self.command_index == self._replayed_commands + 1
+        start = self._require_start()
+        execute = not self._has_notification(nid)
+        if (
+            execute
+            and (last_replayed or first_new)
+            and start.retry_count_since_last_stored_entry > 0
+        ):
             self._run_retry_info[nid] = (
                 start.retry_count_since_last_stored_entry,
                 start.duration_since_last_stored_entry_ms,
             )
-        return nid, not self._has_notification(nid)
+        return nid, execute
 
     def run_started(self, nid: NotificationId) -> None:
         """The closure of run ``nid`` started executing in this attempt."""
@@ -462,6 +473,10 @@ class StateMachine:
         """Propose the outcome of a run's closure (not a journal entry)."""
         self._check_open()
         self._executing.discard(nid)
+        if self._replay:
+            # Proposals are only sent while processing (the runtime acks nothing earlier); the
+            # closure of a run awaited during replay is a journal mismatch anyway.
+            return
         cid = int(nid.value)
         msg = m.ProposeRunCompletionMessage(result_completion_id=cid)
         if isinstance(result, Success):
@@ -499,6 +514,7 @@ class StateMachine:
         """Call a handler; returns (invocation id, result) notifications."""
         self._check_open()
         self._require_v7(scope, limit_key)
+        _check_optional(idempotency_key=idempotency_key, scope=scope, limit_key=limit_key)
         id_cid = self._completion_id()
         result_cid = self._completion_id()
         msg = m.CallCommandMessage(
@@ -534,6 +550,7 @@ class StateMachine:
         """Send to a handler without waiting (optionally delayed); returns its invocation id."""
         self._check_open()
         self._require_v7(scope, limit_key)
+        _check_optional(idempotency_key=idempotency_key, scope=scope, limit_key=limit_key)
         id_cid = self._completion_id()
         msg = m.OneWayCallCommandMessage(
             service_name=service,
@@ -838,6 +855,13 @@ def _future_to_pb(tree: FutureTree) -> m.Future:
         else:
             pb.waiting_named_signals.append(str(child.id.value))
     return pb
+
+
+def _check_optional(**fields: str | None) -> None:
+    # The server refuses empty values (a "command precondition" failure, retried forever).
+    for field, value in fields.items():
+        if value == "":
+            raise ValueError(f"{field} must not be empty")
 
 
 def _set_optional(message: Message, **fields: str | None) -> None:
