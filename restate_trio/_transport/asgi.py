@@ -226,7 +226,8 @@ async def _drain(receive: Receive) -> None:
 async def _respond(
     receive: Receive, send: Send, status: int, body: bytes, content_type: str = "text/plain"
 ) -> None:
-    await _drain(receive)
+    # Answer at once (in bidi mode the runtime keeps its half open until it hears from us), but
+    # only end the response after the request body ended (hypercorn #329, module docstring).
     await send(
         {
             "type": "http.response.start",
@@ -238,7 +239,9 @@ async def _respond(
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    await _drain(receive)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
