@@ -59,6 +59,9 @@ class Endpoint:
         discovery over HTTP/2 with bidirectional streaming and over HTTP/1.1 with
         request/response.
     :param max_message_size: the largest protocol message accepted from the runtime, in bytes.
+    :param max_protocol_version: the newest service protocol version to announce (5, 6 or 7);
+        Restate picks the newest both sides support. Lower it to pin a version, e.g. while
+        rolling out an upgrade.
     """
 
     def __init__(
@@ -67,7 +70,11 @@ class Endpoint:
         identity_keys: Sequence[str] = (),
         protocol_mode: Literal["bidi", "request_response"] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_protocol_version: Literal[5, 6, 7] = 7,
     ) -> None:
+        if max_protocol_version not in (5, 6, 7):
+            raise ValueError("max_protocol_version must be 5, 6 or 7")
+        self._max_protocol_version = max_protocol_version
         if isinstance(identity_keys, str):
             raise TypeError("identity_keys takes a list of keys, not a single string")
         self._identity = IdentityVerifier(list(identity_keys))
@@ -110,6 +117,7 @@ class Endpoint:
                 identity=self._identity,
                 protocol_mode=self._protocol_mode,
                 max_message_size=self._max_message_size,
+                max_protocol_version=self._max_protocol_version,
             )
         return self._app
 

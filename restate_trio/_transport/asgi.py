@@ -53,7 +53,9 @@ class RestateApp:
         identity: IdentityVerifier,
         protocol_mode: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_protocol_version: int = MAX_PROTOCOL_VERSION,
     ) -> None:
+        self._max_version = max_protocol_version
         self._services = dict(services)
         self._identity = identity
         self._protocol_mode = protocol_mode
@@ -108,7 +110,7 @@ class RestateApp:
                 list(self._services.values()),
                 protocol_mode=mode,  # type: ignore[arg-type]
                 min_protocol_version=MIN_PROTOCOL_VERSION,
-                max_protocol_version=MAX_PROTOCOL_VERSION,
+                max_protocol_version=self._max_version,
                 manifest_version=version,
             )
             body = self._manifest_cache[(version, mode)] = serialize_manifest(manifest)
@@ -147,14 +149,14 @@ class RestateApp:
             return
         content_type = headers.get("content-type", "")
         version = _invocation_version(content_type)
-        if version is None:
+        if version is None or version > self._max_version:
             await _respond(
                 receive,
                 send,
                 415,
                 f"unsupported content type {content_type!r}: this SDK speaks "
                 f"{_INVOCATION_CONTENT_TYPE}{MIN_PROTOCOL_VERSION} to "
-                f"{_INVOCATION_CONTENT_TYPE}{MAX_PROTOCOL_VERSION}".encode(),
+                f"{_INVOCATION_CONTENT_TYPE}{self._max_version}".encode(),
             )
             return
         await send(
