@@ -93,8 +93,9 @@ class Attempt:
         self._output_ready = trio.Event()
         self._scope = trio.CancelScope()
         self._owner: trio.lowlevel.Task | None = None
-        self._runs: trio.Nursery | None = None
+        self._nursery: trio.Nursery | None = None
         self._runs_to_start: dict[NotificationId, RunSpec] = {}
+        self._run_scopes: set[trio.CancelScope] = set()
         self.input: InputInfo | None = None
 
     # ------------------------------------------------------------------ transport side
@@ -128,25 +129,38 @@ class Attempt:
         event, self._changed = self._changed, trio.Event()
         event.set()
 
-    async def run(self, send: SendBytes) -> None:
-        """Run the handler and write every frame through ``send`` until the attempt ends."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._writer, send)
-            try:
-                await self._run_handler()
-            finally:
-                self._output_ready.set()
+    async def run(self, send: SendBytes, nursery: trio.Nursery) -> None:
+        """Run the handler and write every frame through ``send`` until the attempt ends.
 
-    async def _writer(self, send: SendBytes) -> None:
+        The writer and run closures are tasks of the transport's ``nursery`` (one nursery per
+        invocation keeps the per-invocation cost low); the handler runs in this task.
+        """
+        self._nursery = nursery
+        written = trio.Event()
+        nursery.start_soon(self._writer, send, written)
+        try:
+            await self._run_handler()
+        finally:
+            for scope in self._run_scopes:
+                scope.cancel()  # nothing outlives the handler
+            if not self.machine.closed:  # only reachable through a bug in this module
+                self.machine.notify_error(500, "restate_trio: the handler ended unexpectedly")
+            self._output_ready.set()
+        await written.wait()
+
+    async def _writer(self, send: SendBytes, written: trio.Event) -> None:
         machine = self.machine
-        while True:
-            await self._output_ready.wait()
-            self._output_ready = trio.Event()
-            data = machine.take_output()
-            if data:
-                await send(data)
-            if machine.closed and not machine.has_output:
-                return
+        try:
+            while True:
+                await self._output_ready.wait()
+                self._output_ready = trio.Event()
+                data = machine.take_output()
+                if data:
+                    await send(data)
+                if machine.closed and not machine.has_output:
+                    return
+        finally:
+            written.set()
 
     def flush(self) -> None:
         if self.machine.has_output or self.machine.closed:
@@ -168,22 +182,21 @@ class Attempt:
         value: object = None
         ended = False
         with self._scope:
-            async with trio.open_nursery() as runs:
-                self._runs = runs
-                try:
-                    value = await self._invoke()
-                except AttemptEnded:
-                    ended = True
-                except Exception as exc:
-                    error = exc
-                except BaseExceptionGroup as group:
-                    # A user nursery wraps errors in a group; our own control flow is in it
-                    # too when the attempt ended meanwhile.
-                    ended = self._closed()
-                    error = group
-                finally:
-                    # Nothing outlives the handler: closures nobody awaits any more stop.
-                    runs.cancel_scope.cancel()
+            try:
+                value = await self._invoke()
+            except AttemptEnded:
+                ended = True
+            except Exception as exc:
+                error = exc
+            except BaseExceptionGroup as group:
+                # A user nursery wraps errors in a group; our own control flow is in it
+                # too when the attempt ended meanwhile.
+                ended = self._closed()
+                error = group
+            finally:
+                # Nothing outlives the handler: closures nobody awaits any more stop.
+                for scope in self._run_scopes:
+                    scope.cancel()
         if ended or self._scope.cancelled_caught or self._closed():
             self.flush()
             return
@@ -354,9 +367,17 @@ class Attempt:
         for nid in leaves(tree):
             spec = self._runs_to_start.pop(nid, None)
             if spec is not None:
-                assert self._runs is not None
+                assert self._nursery is not None
                 self.machine.run_started(nid)
-                self._runs.start_soon(self._execute_run, nid, spec, name=f"ctx.run {spec.name}")
+                self._nursery.start_soon(self._run_task, nid, spec, name=f"ctx.run {spec.name}")
+
+    async def _run_task(self, nid: NotificationId, spec: RunSpec) -> None:
+        with trio.CancelScope() as scope:
+            self._run_scopes.add(scope)
+            try:
+                await self._execute_run(nid, spec)
+            finally:
+                self._run_scopes.discard(scope)
 
     async def _execute_run(self, nid: NotificationId, spec: RunSpec) -> None:
         machine = self.machine

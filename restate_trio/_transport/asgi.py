@@ -171,7 +171,7 @@ class RestateApp:
         stream = _Stream(send)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_pump, receive, attempt, stream, nursery.cancel_scope)
-            await attempt.run(stream.write)
+            await attempt.run(stream.write, nursery)
             # The runtime closes its half once it has read our terminal frame; ending ours
             # first would expose hypercorn #329 (see module docstring).
             await stream.input_done.wait()
