@@ -203,6 +203,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]: ...
     @overload
     def service_call(
@@ -212,6 +214,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]: ...
     def service_call(
         self,
@@ -220,6 +224,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]:
         """Call a Service handler by reference and get a future of its result.
 
@@ -235,6 +241,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]: ...
     @overload
     def object_call(
@@ -245,6 +253,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]: ...
     def object_call(
         self,
@@ -254,6 +264,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]:
         """Call a Virtual Object handler of object ``key``.
 
@@ -269,6 +281,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]: ...
     @overload
     def workflow_call(
@@ -279,6 +293,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]: ...
     def workflow_call(
         self,
@@ -288,6 +304,8 @@ class Context(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[O]:
         """Call a Workflow handler of workflow ``key`` (its run handler, or a shared one)."""
         ...
@@ -300,6 +318,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle: ...
     @overload
     def service_send(
@@ -310,6 +330,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle: ...
     def service_send(
         self,
@@ -319,6 +341,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
         """Send a one-way message to a Service handler (optionally after ``delay``)."""
         ...
@@ -332,6 +356,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle: ...
     @overload
     def object_send(
@@ -343,6 +369,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle: ...
     def object_send(
         self,
@@ -353,6 +381,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
         """Send a one-way message to a Virtual Object handler of object ``key``."""
         ...
@@ -366,6 +396,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle: ...
     @overload
     def workflow_send(
@@ -377,6 +409,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle: ...
     def workflow_send(
         self,
@@ -387,6 +421,8 @@ class Context(Protocol):
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
         """Start a workflow (or message a shared workflow handler) without waiting."""
         ...

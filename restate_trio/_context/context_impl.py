@@ -274,9 +274,12 @@ class ContextImpl:
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFutureImpl[object]:
         target = target_of(handler)
-        return self._call(target, "", self._payload(target, arg), headers, idempotency_key)
+        payload = self._payload(target, arg)
+        return self._call(target, "", payload, headers, idempotency_key, scope, limit_key)
 
     def object_call(
         self,
@@ -286,9 +289,12 @@ class ContextImpl:
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFutureImpl[object]:
         target = target_of(handler)
-        return self._call(target, key, self._payload(target, arg), headers, idempotency_key)
+        payload = self._payload(target, arg)
+        return self._call(target, key, payload, headers, idempotency_key, scope, limit_key)
 
     workflow_call = object_call
 
@@ -300,10 +306,12 @@ class ContextImpl:
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandleImpl:
         target = target_of(handler)
         payload = self._payload(target, arg)
-        return self._send(target, "", payload, delay, headers, idempotency_key)
+        return self._send(target, "", payload, delay, headers, idempotency_key, scope, limit_key)
 
     def object_send(
         self,
@@ -314,10 +322,12 @@ class ContextImpl:
         delay: timedelta | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandleImpl:
         target = target_of(handler)
         payload = self._payload(target, arg)
-        return self._send(target, key, payload, delay, headers, idempotency_key)
+        return self._send(target, key, payload, delay, headers, idempotency_key, scope, limit_key)
 
     workflow_send = object_send
 
