@@ -441,7 +441,9 @@ class Context(Protocol):
     ) -> CallFuture[bytes]:
         """Call any handler by name with a raw payload; the result is the raw output.
 
-        ``scope`` and ``limit_key`` need protocol V7 (and the server's vqueues feature).
+        ``scope`` and ``limit_key`` need protocol V7 and the server's experimental vqueues
+        feature (``RESTATE_EXPERIMENTAL_ENABLE_VQUEUES``): without it the server refuses the
+        call and retries the attempt. On V5/V6 they fail the attempt (unsupported feature).
         """
         ...
 
