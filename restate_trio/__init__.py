@@ -46,7 +46,9 @@ from .errors import TerminalError as TerminalError
 from .service import (
     ServiceDefinition as ServiceDefinition,
     ServiceDefinitionError as ServiceDefinitionError,
+    handler as handler,
     reflect as reflect,
+    service_codec as service_codec,
     service_name as service_name,
 )
 
@@ -74,7 +76,9 @@ __all__ = [
     "as_completed",
     "first_completed",
     "first_succeeded",
+    "handler",
     "reflect",
+    "service_codec",
     "service_name",
     "with_timeout",
 ]

@@ -24,6 +24,10 @@ and returns a :class:`DurableFuture` that may be awaited at once or later::
             ctx.set("count", value)
             return value
 
+Every operation that carries a payload takes ``codec=`` to override the handler's codec for that
+one value (nearest wins: operation → handler → service → endpoint → JSON); calls by method
+reference use the callee's declared codecs by default.
+
 These are typing protocols: the SDK passes one implementation object that provides them; the
 annotation only tells the type checker, and :func:`~restate_trio.reflect`, what is allowed.
 """
@@ -37,6 +41,7 @@ from typing import Protocol, TypeVar, overload
 
 from ._context.random import DurableRandom
 from ._context.run import RetryPolicy
+from .codecs import PayloadCodec
 
 __all__ = [
     "CallFuture",
@@ -145,6 +150,7 @@ class Context(Protocol):
         *args: object,
         type: type[T] | None = None,
         retry: RetryPolicy | None = None,
+        codec: PayloadCodec | None = None,
     ) -> DurableFuture[T]: ...
     @overload
     def run(
@@ -154,6 +160,7 @@ class Context(Protocol):
         *args: object,
         type: type[T] | None = None,
         retry: RetryPolicy | None = None,
+        codec: PayloadCodec | None = None,
     ) -> DurableFuture[T]: ...
     def run(
         self,
@@ -162,6 +169,7 @@ class Context(Protocol):
         *args: object,
         type: type[T] | None = None,
         retry: RetryPolicy | None = None,
+        codec: PayloadCodec | None = None,
     ) -> DurableFuture[T]:
         """Run a side effect once and journal its result; replays return the journaled result.
 
@@ -205,6 +213,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]: ...
     @overload
     def service_call(
@@ -216,6 +225,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]: ...
     def service_call(
         self,
@@ -226,6 +236,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]:
         """Call a Service handler by reference and get a future of its result.
 
@@ -243,6 +254,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]: ...
     @overload
     def object_call(
@@ -255,6 +267,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]: ...
     def object_call(
         self,
@@ -266,6 +279,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]:
         """Call a Virtual Object handler of object ``key``.
 
@@ -283,6 +297,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]: ...
     @overload
     def workflow_call(
@@ -295,6 +310,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]: ...
     def workflow_call(
         self,
@@ -306,6 +322,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFuture[O]:
         """Call a Workflow handler of workflow ``key`` (its run handler, or a shared one)."""
         ...
@@ -320,6 +337,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle: ...
     @overload
     def service_send(
@@ -332,6 +350,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle: ...
     def service_send(
         self,
@@ -343,6 +362,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle:
         """Send a one-way message to a Service handler (optionally after ``delay``)."""
         ...
@@ -358,6 +378,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle: ...
     @overload
     def object_send(
@@ -371,6 +392,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle: ...
     def object_send(
         self,
@@ -383,6 +405,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle:
         """Send a one-way message to a Virtual Object handler of object ``key``."""
         ...
@@ -398,6 +421,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle: ...
     @overload
     def workflow_send(
@@ -411,6 +435,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle: ...
     def workflow_send(
         self,
@@ -423,6 +448,7 @@ class Context(Protocol):
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandle:
         """Start a workflow (or message a shared workflow handler) without waiting."""
         ...
@@ -466,13 +492,21 @@ class Context(Protocol):
     # -- other invocations -------------------------------------------------------------------
 
     def attach_invocation(
-        self, invocation_id: str, *, type: type[T] | None = None
+        self,
+        invocation_id: str,
+        *,
+        type: type[T] | None = None,
+        codec: PayloadCodec | None = None,
     ) -> DurableFuture[T]:
         """Wait for another invocation to finish and return its result."""
         ...
 
     def get_invocation_output(
-        self, invocation_id: str, *, type: type[T] | None = None
+        self,
+        invocation_id: str,
+        *,
+        type: type[T] | None = None,
+        codec: PayloadCodec | None = None,
     ) -> DurableFuture[T | None]:
         """Another invocation's result if it has finished, ``None`` if not (no waiting)."""
         ...
@@ -483,7 +517,9 @@ class Context(Protocol):
 
     # -- awakeables and signals --------------------------------------------------------------
 
-    def awakeable(self, *, type: type[T] | None = None) -> tuple[str, DurableFuture[T]]:
+    def awakeable(
+        self, *, type: type[T] | None = None, codec: PayloadCodec | None = None
+    ) -> tuple[str, DurableFuture[T]]:
         """An id to hand to an external system, and a future it completes.
 
         Complete it from outside with ``POST /restate/awakeables/{id}/resolve`` (or
@@ -491,7 +527,9 @@ class Context(Protocol):
         """
         ...
 
-    def resolve_awakeable(self, awakeable_id: str, value: object) -> None:
+    def resolve_awakeable(
+        self, awakeable_id: str, value: object, *, codec: PayloadCodec | None = None
+    ) -> None:
         """Complete an awakeable with a value."""
         ...
 
@@ -499,11 +537,15 @@ class Context(Protocol):
         """Complete an awakeable with a terminal failure."""
         ...
 
-    def signal(self, name: str, *, type: type[T] | None = None) -> DurableFuture[T]:
+    def signal(
+        self, name: str, *, type: type[T] | None = None, codec: PayloadCodec | None = None
+    ) -> DurableFuture[T]:
         """A future completed when another handler signals this invocation by ``name``."""
         ...
 
-    def resolve_signal(self, invocation_id: str, name: str, value: object) -> None:
+    def resolve_signal(
+        self, invocation_id: str, name: str, value: object, *, codec: PayloadCodec | None = None
+    ) -> None:
         """Send the signal ``name`` with ``value`` to invocation ``invocation_id``."""
         ...
 
@@ -520,11 +562,13 @@ class ObjectSharedContext(Context, Protocol):
         ...
 
     @overload
-    def get(self, name: str) -> DurableFuture[object]: ...
+    def get(self, name: str, *, codec: PayloadCodec | None = None) -> DurableFuture[object]: ...
     @overload
-    def get(self, name: str, *, type: type[T]) -> DurableFuture[T | None]: ...
     def get(
-        self, name: str, *, type: type[T] | None = None
+        self, name: str, *, type: type[T], codec: PayloadCodec | None = None
+    ) -> DurableFuture[T | None]: ...
+    def get(
+        self, name: str, *, type: type[T] | None = None, codec: PayloadCodec | None = None
     ) -> DurableFuture[T | None] | DurableFuture[object]:
         """Read state entry ``name`` decoded as ``type``; ``None`` when it is not set.
 
@@ -540,7 +584,7 @@ class ObjectSharedContext(Context, Protocol):
 class ObjectContext(ObjectSharedContext, Protocol):
     """The context of an exclusive Virtual Object handler: it reads and writes state."""
 
-    def set(self, name: str, value: object) -> None:
+    def set(self, name: str, value: object, *, codec: PayloadCodec | None = None) -> None:
         """Store ``value`` under ``name``."""
         ...
 
@@ -556,7 +600,9 @@ class ObjectContext(ObjectSharedContext, Protocol):
 class WorkflowSharedContext(ObjectSharedContext, Protocol):
     """The context of a shared Workflow handler: it reads state and uses promises."""
 
-    def promise(self, name: str, *, type: type[T] | None = None) -> DurablePromise[T]:
+    def promise(
+        self, name: str, *, type: type[T] | None = None, codec: PayloadCodec | None = None
+    ) -> DurablePromise[T]:
         """The workflow's durable promise ``name`` (shared by all its handlers)."""
         ...
 

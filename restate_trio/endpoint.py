@@ -30,6 +30,7 @@ import trio
 from ._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from ._protocol.identity import IdentityVerifier
 from ._service.definitions import ServiceDefinition
+from .codecs import DEFAULT_CODEC, PayloadCodec
 
 if TYPE_CHECKING:
     from hypercorn.config import Config
@@ -59,6 +60,8 @@ class Endpoint:
         discovery over HTTP/2 with bidirectional streaming and over HTTP/1.1 with
         request/response.
     :param max_message_size: the largest protocol message accepted from the runtime, in bytes.
+    :param codec: the default payload codec of the bound services (JSON by default); a codec
+        set on a service, a handler or an operation wins over it (nearest wins).
     :param max_protocol_version: the newest service protocol version to announce (5, 6 or 7);
         Restate picks the newest both sides support. Lower it to pin a version, e.g. while
         rolling out an upgrade.
@@ -71,7 +74,9 @@ class Endpoint:
         protocol_mode: Literal["bidi", "request_response"] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_protocol_version: Literal[5, 6, 7] = 7,
+        codec: PayloadCodec | None = None,
     ) -> None:
+        self._codec: PayloadCodec = codec or DEFAULT_CODEC
         if max_protocol_version not in (5, 6, 7):
             raise ValueError("max_protocol_version must be 5, 6 or 7")
         self._max_protocol_version = max_protocol_version
@@ -99,7 +104,7 @@ class Endpoint:
                 )
             if service.name in self._services:
                 raise ValueError(f"a service named {service.name!r} is already bound")
-            self._services[service.name] = service
+            self._services[service.name] = service.with_default_codec(self._codec)
         return self
 
     @property

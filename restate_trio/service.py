@@ -35,7 +35,12 @@ from ._service.definitions import (
     ServiceDefinitionError as ServiceDefinitionError,
     ServiceKind as ServiceKind,
 )
-from ._service.reflect import reflect as reflect, service_name as service_name
+from ._service.reflect import (
+    handler as handler,
+    reflect as reflect,
+    service_codec as service_codec,
+    service_name as service_name,
+)
 
 __all__ = [
     "HandlerDefinition",
@@ -43,6 +48,8 @@ __all__ = [
     "ServiceDefinition",
     "ServiceDefinitionError",
     "ServiceKind",
+    "handler",
     "reflect",
+    "service_codec",
     "service_name",
 ]

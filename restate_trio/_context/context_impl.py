@@ -7,6 +7,7 @@ restricts (for the type checker) which of these a handler may use.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import typing
@@ -23,7 +24,7 @@ from .._protocol.types import (
     Success,
 )
 from .._service.targets import Target, target_of
-from ..codecs import DEFAULT_CODEC, PayloadCodec
+from ..codecs import PayloadCodec
 from ..context import Request
 from ..errors import TerminalError
 from .futures import CallFutureImpl, DurableFutureImpl, SendHandleImpl
@@ -114,11 +115,13 @@ class ContextImpl:
 
     # ------------------------------------------------------------------ state
 
-    def get(self, name: str, *, type: object = None) -> DurableFutureImpl[object]:
+    def get(
+        self, name: str, *, type: object = None, codec: PayloadCodec | None = None
+    ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         machine = attempt.begin()
         answer = attempt.call(lambda: machine.sys_get_state(name))
-        codec = attempt.state_codec
+        codec = codec or attempt.codec
         tp: object = object if type is None else type
         if isinstance(answer, NotificationId):
             return DurableFutureImpl(attempt, answer, _decoder(codec, tp))
@@ -140,10 +143,10 @@ class ContextImpl:
 
         return DurableFutureImpl(attempt, answer, convert)
 
-    def set(self, name: str, value: object) -> None:
+    def set(self, name: str, value: object, *, codec: PayloadCodec | None = None) -> None:
         attempt = self._attempt
         machine = attempt.begin()
-        payload = attempt.state_codec.encode(value)
+        payload = (codec or attempt.codec).encode(value, type(value))
         attempt.call(lambda: machine.sys_set_state(name, payload))
 
     def clear(self, name: str) -> None:
@@ -165,12 +168,13 @@ class ContextImpl:
         *args: object,
         type: object = None,
         retry: RetryPolicy | None = None,
+        codec: PayloadCodec | None = None,
     ) -> DurableFutureImpl[object]:
         if not callable(fn):
             raise TypeError(f"ctx.run({name!r}, ...) needs a function, got {fn!r}")
         attempt = self._attempt
         machine = attempt.begin()
-        codec = DEFAULT_CODEC
+        codec = codec or attempt.codec
         tp = type if type is not None else _return_type(fn)
         nid, execute = attempt.call(lambda: machine.sys_run(name))
         if execute:
@@ -276,8 +280,9 @@ class ContextImpl:
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFutureImpl[object]:
-        target = target_of(handler)
+        target = _with_codec(target_of(handler), codec)
         payload = self._payload(target, arg)
         return self._call(target, "", payload, headers, idempotency_key, scope, limit_key)
 
@@ -291,8 +296,9 @@ class ContextImpl:
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> CallFutureImpl[object]:
-        target = target_of(handler)
+        target = _with_codec(target_of(handler), codec)
         payload = self._payload(target, arg)
         return self._call(target, key, payload, headers, idempotency_key, scope, limit_key)
 
@@ -308,8 +314,9 @@ class ContextImpl:
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandleImpl:
-        target = target_of(handler)
+        target = _with_codec(target_of(handler), codec)
         payload = self._payload(target, arg)
         return self._send(target, "", payload, delay, headers, idempotency_key, scope, limit_key)
 
@@ -324,8 +331,9 @@ class ContextImpl:
         idempotency_key: str | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
+        codec: PayloadCodec | None = None,
     ) -> SendHandleImpl:
-        target = target_of(handler)
+        target = _with_codec(target_of(handler), codec)
         payload = self._payload(target, arg)
         return self._send(target, key, payload, delay, headers, idempotency_key, scope, limit_key)
 
@@ -374,20 +382,20 @@ class ContextImpl:
     # ------------------------------------------------------------------ other invocations
 
     def attach_invocation(
-        self, invocation_id: str, *, type: object = None
+        self, invocation_id: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         machine = attempt.begin()
         nid = attempt.call(lambda: machine.sys_attach_invocation(invocation_id))
-        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, type or object))
+        return DurableFutureImpl(attempt, nid, _decoder(codec or attempt.codec, type or object))
 
     def get_invocation_output(
-        self, invocation_id: str, *, type: object = None
+        self, invocation_id: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         machine = attempt.begin()
         nid = attempt.call(lambda: machine.sys_get_invocation_output(invocation_id))
-        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, type or object))
+        return DurableFutureImpl(attempt, nid, _decoder(codec or attempt.codec, type or object))
 
     def cancel_invocation(self, invocation_id: str) -> None:
         attempt = self._attempt
@@ -396,18 +404,22 @@ class ContextImpl:
 
     # ------------------------------------------------------------------ awakeables, signals
 
-    def awakeable(self, *, type: object = None) -> tuple[str, DurableFutureImpl[object]]:
+    def awakeable(
+        self, *, type: object = None, codec: PayloadCodec | None = None
+    ) -> tuple[str, DurableFutureImpl[object]]:
         attempt = self._attempt
         machine = attempt.begin()
         awakeable_id, nid = attempt.call(machine.sys_awakeable)
         return awakeable_id, DurableFutureImpl(
-            attempt, nid, _decoder(DEFAULT_CODEC, type or object)
+            attempt, nid, _decoder(codec or attempt.codec, type or object)
         )
 
-    def resolve_awakeable(self, awakeable_id: str, value: object) -> None:
+    def resolve_awakeable(
+        self, awakeable_id: str, value: object, *, codec: PayloadCodec | None = None
+    ) -> None:
         attempt = self._attempt
         machine = attempt.begin()
-        payload = DEFAULT_CODEC.encode(value)
+        payload = (codec or attempt.codec).encode(value, type(value))
         attempt.call(lambda: machine.sys_complete_awakeable(awakeable_id, Success(payload)))
 
     def reject_awakeable(self, awakeable_id: str, message: str, code: int = 500) -> None:
@@ -416,17 +428,20 @@ class ContextImpl:
         failure = Failure(code, message)
         attempt.call(lambda: machine.sys_complete_awakeable(awakeable_id, failure))
 
-    def signal(self, name: str, *, type: object = None) -> DurableFutureImpl[object]:
+    def signal(
+        self, name: str, *, type: object = None, codec: PayloadCodec | None = None
+    ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         attempt.begin()
-        return DurableFutureImpl(
-            attempt, NotificationId.named(name), _decoder(DEFAULT_CODEC, type or object)
-        )
+        convert = _decoder(codec or attempt.codec, type or object)
+        return DurableFutureImpl(attempt, NotificationId.named(name), convert)
 
-    def resolve_signal(self, invocation_id: str, name: str, value: object) -> None:
+    def resolve_signal(
+        self, invocation_id: str, name: str, value: object, *, codec: PayloadCodec | None = None
+    ) -> None:
         attempt = self._attempt
         machine = attempt.begin()
-        result = Success(DEFAULT_CODEC.encode(value))
+        result = Success((codec or attempt.codec).encode(value, type(value)))
         attempt.call(
             lambda: machine.sys_send_signal(invocation_id, signal_name=name, result=result)
         )
@@ -441,37 +456,40 @@ class ContextImpl:
 
     # ------------------------------------------------------------------ workflow promises
 
-    def promise(self, name: str, *, type: object = None) -> PromiseImpl:
+    def promise(
+        self, name: str, *, type: object = None, codec: PayloadCodec | None = None
+    ) -> PromiseImpl:
         self._attempt.check_owner()
-        return PromiseImpl(self._attempt, name, type or object)
+        return PromiseImpl(self._attempt, name, type or object, codec or self._attempt.codec)
 
 
 class PromiseImpl:
     """A workflow's durable promise, bound to one attempt."""
 
-    __slots__ = ("_attempt", "_name", "_type")
+    __slots__ = ("_attempt", "_codec", "_name", "_type")
 
-    def __init__(self, attempt: Attempt, name: str, tp: object) -> None:
+    def __init__(self, attempt: Attempt, name: str, tp: object, codec: PayloadCodec) -> None:
         self._attempt = attempt
         self._name = name
         self._type = tp
+        self._codec = codec
 
     def value(self) -> DurableFutureImpl[object]:
         attempt = self._attempt
         machine = attempt.begin()
         nid = attempt.call(lambda: machine.sys_get_promise(self._name))
-        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, self._type))
+        return DurableFutureImpl(attempt, nid, _decoder(self._codec, self._type))
 
     def peek(self) -> DurableFutureImpl[object]:
         attempt = self._attempt
         machine = attempt.begin()
         nid = attempt.call(lambda: machine.sys_peek_promise(self._name))
-        return DurableFutureImpl(attempt, nid, _decoder(DEFAULT_CODEC, self._type))
+        return DurableFutureImpl(attempt, nid, _decoder(self._codec, self._type))
 
     def resolve(self, value: object) -> DurableFutureImpl[None]:
         attempt = self._attempt
         machine = attempt.begin()
-        result = Success(DEFAULT_CODEC.encode(value, self._type))
+        result = Success(self._codec.encode(value, self._type))
         nid = attempt.call(lambda: machine.sys_complete_promise(self._name, result))
         return DurableFutureImpl(attempt, nid, _void)
 
@@ -481,6 +499,12 @@ class PromiseImpl:
         result = Failure(code, message)
         nid = attempt.call(lambda: machine.sys_complete_promise(self._name, result))
         return DurableFutureImpl(attempt, nid, _void)
+
+
+def _with_codec(target: Target, codec: PayloadCodec | None) -> Target:
+    if codec is None:
+        return target
+    return dataclasses.replace(target, input_codec=codec, output_codec=codec)
 
 
 def _return_type(fn: Callable[..., object]) -> object:

@@ -83,12 +83,13 @@ class Attempt:
         machine: StateMachine,
         handler: HandlerDefinition,
         attempt_headers: Mapping[str, str],
-        state_codec: PayloadCodec = DEFAULT_CODEC,
+        codec: PayloadCodec = DEFAULT_CODEC,
     ) -> None:
         self.machine = machine
         self.handler = handler
         self.attempt_headers = dict(attempt_headers)
-        self.state_codec = state_codec
+        # The handler's codec: the default of its operations (state, runs, awakeables…).
+        self.codec = codec
         self._changed = trio.Event()
         self._output_ready = trio.Event()
         self._scope = trio.CancelScope()
@@ -218,7 +219,7 @@ class Attempt:
         if not self.input.value and not handler.input_required:
             return await handler.fn(ctx, None)
         try:
-            arg = decode(handler.input_codec, self.input.value, handler.input_type)
+            arg = decode(handler.effective_input_codec, self.input.value, handler.input_type)
         except CodecError as exc:
             raise TerminalError(
                 f"request could not be decoded into handler input type: {exc}", code=400
@@ -243,7 +244,7 @@ class Attempt:
                 payload = b""
             else:
                 try:
-                    payload = handler.output_codec.encode(value, handler.output_type)
+                    payload = handler.effective_output_codec.encode(value, handler.output_type)
                 except CodecError as exc:
                     self._fail_retryable(exc, "failed to encode the handler output")
                     return

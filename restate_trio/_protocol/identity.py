@@ -170,6 +170,9 @@ def normalize_audience(path: str) -> str:
         return "/" + "/".join(segments[-3:])
     if len(segments) >= 2 and segments[-1] == "discover":
         return "/discover"
+    # Serde previews: …/serdes/<service>/<encode|decode>/<handler>/<input|output>.
+    if len(segments) >= 6 and segments[-5] == "serdes":
+        return "/" + "/".join(segments[-5:])
     return path
 
 

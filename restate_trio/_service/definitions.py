@@ -203,8 +203,16 @@ class HandlerDefinition:
     input_type: object
     # The return annotation; ``None`` (the type) means the handler returns nothing.
     output_type: object
-    input_codec: PayloadCodec
-    output_codec: PayloadCodec
+    # Codecs set on this handler (None: inherited, nearest wins: handler → service →
+    # endpoint → JSON). ``codec`` is the handler's default, for its input and output and for
+    # the operations it performs (state, runs, awakeables…); the two others override one
+    # direction. :meth:`ServiceDefinition.with_default_codec` fills the inherited ones.
+    input_codec: PayloadCodec | None = None
+    output_codec: PayloadCodec | None = None
+    codec: PayloadCodec | None = None
+    # The input content types the handler accepts (e.g. ``"text/*"``, ``"*/*"``); by default
+    # its input codec's content type.
+    accept: str | None = None
     documentation: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict[str, str])
     # Manifest options (None = not set, the server's default applies).
@@ -222,6 +230,11 @@ class HandlerDefinition:
         if self.kind is not None and not isinstance(self.kind, HandlerKind):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ServiceDefinitionError(f"{label}: kind must be a HandlerKind or None")
         _check_optional(label, "documentation", self.documentation, str)
+        _check_optional(label, "accept", self.accept, str)
+        if self.accept is not None and "/" not in self.accept:
+            raise ServiceDefinitionError(
+                f"{label}: accept must be content types such as 'text/*', got {self.accept!r}"
+            )
         _check_metadata(label, self.metadata)
         for option in (*_DURATION_OPTIONS, "workflow_retention"):
             _check_duration(label, option, getattr(self, option))
@@ -229,6 +242,19 @@ class HandlerDefinition:
         _check_optional(label, "ingress_private", self.ingress_private, bool)
         # Detach from the caller's mapping: the definition is immutable.
         object.__setattr__(self, "metadata", types.MappingProxyType(dict(self.metadata)))
+
+    @property
+    def effective_codec(self) -> PayloadCodec:
+        """The codec of this handler's operations (state, runs, awakeables, promises…)."""
+        return self.codec or DEFAULT_CODEC
+
+    @property
+    def effective_input_codec(self) -> PayloadCodec:
+        return self.input_codec or self.effective_codec
+
+    @property
+    def effective_output_codec(self) -> PayloadCodec:
+        return self.output_codec or self.effective_codec
 
     @property
     def has_output(self) -> bool:
@@ -263,8 +289,8 @@ class ServiceDefinition:
     journal_retention: timedelta | None = None
     enable_lazy_state: bool | None = None
     ingress_private: bool | None = None
-    # The service's default codec (handler I/O defaults to it; state values use it).
-    codec: PayloadCodec = DEFAULT_CODEC
+    # The service's default codec (None: the endpoint's, else JSON); handlers inherit it.
+    codec: PayloadCodec | None = None
 
     def __post_init__(self) -> None:
         validate_service_name(self.name)
@@ -343,6 +369,15 @@ class ServiceDefinition:
                 f"{self.name}: handler not found: {name} (handlers: {known})"
             ) from None
 
+    def with_default_codec(self, default: PayloadCodec) -> ServiceDefinition:
+        """A copy whose handlers resolve codecs to ``default`` where nothing nearer is set."""
+        service_codec = self.codec or default
+        handlers = {
+            key: h if h.codec is not None else dataclasses.replace(h, codec=service_codec)
+            for key, h in self.handlers.items()
+        }
+        return dataclasses.replace(self, codec=service_codec, handlers=handlers)
+
     def configure_handler(
         self,
         name: str,
@@ -356,15 +391,18 @@ class ServiceDefinition:
         workflow_retention: timedelta | Unset | None = UNSET,
         enable_lazy_state: bool | Unset | None = UNSET,
         ingress_private: bool | Unset | None = UNSET,
-        codec: PayloadCodec | Unset = UNSET,
-        input_codec: PayloadCodec | Unset = UNSET,
-        output_codec: PayloadCodec | Unset = UNSET,
+        codec: PayloadCodec | Unset | None = UNSET,
+        input_codec: PayloadCodec | Unset | None = UNSET,
+        output_codec: PayloadCodec | Unset | None = UNSET,
+        accept: str | Unset | None = UNSET,
     ) -> ServiceDefinition:
         """A copy of this definition with the options of handler ``name`` replaced.
 
         Options not given keep their value; ``None`` unsets an option (the service's value, or
-        the server's default, applies again). ``codec`` sets both ``input_codec`` and
-        ``output_codec``. ``workflow_retention`` is accepted only on a workflow's WORKFLOW
+        the server's default, applies again). ``codec`` is the handler's default codec (input,
+        output and its operations); ``input_codec`` / ``output_codec`` override one direction;
+        ``accept`` sets the input content types the handler accepts (wildcards allowed).
+        ``workflow_retention`` is accepted only on a workflow's WORKFLOW
         handler, ``idempotency_retention`` on every handler but that one, and
         ``enable_lazy_state`` only on virtual objects and workflows.
 
@@ -387,10 +425,6 @@ class ServiceDefinition:
         Raises :class:`ServiceDefinitionError` (``handler not found: …``) for an unknown name.
         """
         handler = self.handler(name)
-        if codec is not UNSET and (input_codec is not UNSET or output_codec is not UNSET):
-            raise ServiceDefinitionError(
-                f"{self.name}.{name}: pass either codec or input_codec/output_codec, not both"
-            )
         changes: dict[str, object] = {
             "documentation": documentation,
             "metadata": metadata,
@@ -401,8 +435,10 @@ class ServiceDefinition:
             "workflow_retention": workflow_retention,
             "enable_lazy_state": enable_lazy_state,
             "ingress_private": ingress_private,
-            "input_codec": codec if codec is not UNSET else input_codec,
-            "output_codec": codec if codec is not UNSET else output_codec,
+            "codec": codec,
+            "input_codec": input_codec,
+            "output_codec": output_codec,
+            "accept": accept,
         }
         given = {key: value for key, value in changes.items() if value is not UNSET}
         if "metadata" in given and given["metadata"] is None:

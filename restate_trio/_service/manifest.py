@@ -176,6 +176,9 @@ def serialize_manifest(manifest: Mapping[str, object]) -> bytes:
 def _service(service: ServiceDefinition, version: int) -> dict[str, object]:
     out: dict[str, object] = {"name": service.name, "ty": service.kind.value}
     _add_common(out, service, service.name, version)
+    previews = preview_serdes(service)
+    if previews and version >= 2:  # metadata exists since manifest v2
+        out["metadata"] = {**previews, **service.metadata}
     out["handlers"] = [_handler(service, handler, version) for handler in service.handlers.values()]
     return out
 
@@ -233,9 +236,10 @@ def _require(label: str, option: str, needed: int, version: int) -> None:
 def _input(handler: HandlerDefinition) -> dict[str, object]:
     if not handler.has_input:
         return {}  # no body allowed
-    codec = handler.input_codec
-    required = handler.input_required and _codec_flag(codec, "input_required", default=True)
-    out: dict[str, object] = {"required": required, "contentType": codec.content_type}
+    codec = handler.effective_input_codec
+    required = handler.input_required and _input_required(codec, handler.input_type)
+    content_type = handler.accept or codec.content_type
+    out: dict[str, object] = {"required": required, "contentType": content_type}
     schema = _json_schema(codec, handler.input_type)
     if schema is not None:
         out["jsonSchema"] = schema
@@ -243,7 +247,7 @@ def _input(handler: HandlerDefinition) -> dict[str, object]:
 
 
 def _output(handler: HandlerDefinition) -> dict[str, object]:
-    codec = handler.output_codec
+    codec = handler.effective_output_codec
     set_if_empty = _codec_flag(codec, "set_content_type_if_empty", default=False)
     if not handler.has_output:
         return {"setContentTypeIfEmpty": False}
@@ -253,6 +257,41 @@ def _output(handler: HandlerDefinition) -> dict[str, object]:
     if schema is not None:
         out["jsonSchema"] = schema
     return out
+
+
+def _input_required(codec: PayloadCodec, tp: object) -> bool:
+    # A method in the PayloadCodec protocol; plain bool attributes are accepted too.
+    flag: object = getattr(codec, "input_required", True)
+    if callable(flag):
+        return bool(flag(tp))
+    return flag if isinstance(flag, bool) else True
+
+
+def preview_serdes(service: ServiceDefinition) -> dict[str, str]:
+    """Serde previews the endpoint offers for ``service`` (the Restate UI shows these payloads
+    as JSON): metadata key → "true", for handlers whose payloads are not JSON already."""
+    out: dict[str, str] = {}
+    for handler in service.handlers.values():
+        if handler.has_input and supports_preview(handler.effective_input_codec):
+            out[f"{PREVIEW_METADATA_PREFIX}{handler.name}/input"] = "true"
+        if handler.has_output and supports_preview(handler.effective_output_codec):
+            out[f"{PREVIEW_METADATA_PREFIX}{handler.name}/output"] = "true"
+    return out
+
+
+PREVIEW_METADATA_PREFIX = "dev.restate.serde.preview."
+
+
+def supports_preview(codec: PayloadCodec) -> bool:
+    """Whether payloads of ``codec`` get a JSON preview: non-JSON, non-raw codecs, unless the
+    codec says ``supports_preview = False``."""
+    flag: object = getattr(codec, "supports_preview", None)
+    if isinstance(flag, bool):
+        return flag
+    media = codec.content_type.split(";", 1)[0].strip().lower()
+    return media not in ("application/json", "application/octet-stream") and not media.endswith(
+        "+json"
+    )
 
 
 def _codec_flag(codec: PayloadCodec, name: str, *, default: bool) -> bool:

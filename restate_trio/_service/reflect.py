@@ -10,7 +10,7 @@ import typing
 import weakref
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from ..codecs import DEFAULT_CODEC, PayloadCodec
+from ..codecs import PayloadCodec
 from ..context import (
     Context,
     ObjectContext,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import timedelta
 
-__all__ = ["reflect", "service_name"]
+__all__ = ["HandlerOptions", "handler", "reflect", "service_codec", "service_name"]
 
 _C = TypeVar("_C", bound=type)
 
@@ -72,6 +72,7 @@ _KIND_NAMES: Final[Mapping[ServiceKind, str]] = {
 # typing.Protocol would become one of its members (Python 3.11), which breaks isinstance() for
 # runtime-checkable protocols.
 _SERVICE_NAMES: Final[weakref.WeakKeyDictionary[type, str]] = weakref.WeakKeyDictionary()
+_SERVICE_CODECS: Final[weakref.WeakKeyDictionary[type, PayloadCodec]] = weakref.WeakKeyDictionary()
 
 # Bases whose members are never handlers.
 _SKIPPED_BASES: Final[tuple[object, ...]] = (object, typing.Protocol, typing.Generic)
@@ -119,6 +120,108 @@ def service_name(name: str) -> Callable[[_C], _C]:
         return cls
 
     return decorate
+
+
+def service_codec(codec: PayloadCodec) -> Callable[[_C], _C]:
+    """Class decorator: the default codec of the service's handlers and operations.
+
+    Declared on the class (or on a :class:`typing.Protocol` interface it implements), it is also
+    what *callers* use when they call the service's handlers by reference
+    (``ctx.service_call(Greeter.greet, …)``). ``reflect(obj, codec=…)`` overrides it.
+
+    Example::
+
+        import restate_trio as restate
+        from restate_trio.codecs import CborCodec
+
+        @restate.service_codec(CborCodec())
+        class Sensors:
+            async def record(self, ctx: restate.Context, reading: dict[str, float]) -> int:
+                return len(reading)
+
+        assert restate.reflect(Sensors()).codec.content_type == "application/cbor"
+    """
+
+    def decorate(cls: _C) -> _C:
+        if not isinstance(cls, type):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ServiceDefinitionError(
+                f"@service_codec decorates a class, got {type(cls).__name__}"
+            )
+        _SERVICE_CODECS[cls] = codec
+        return cls
+
+    return decorate
+
+
+@dataclasses.dataclass(frozen=True)
+class HandlerOptions:
+    """Codec options declared on a handler method with :func:`handler`."""
+
+    codec: PayloadCodec | None = None
+    input_codec: PayloadCodec | None = None
+    output_codec: PayloadCodec | None = None
+    accept: str | None = None
+
+
+_HANDLER_OPTIONS = "__restate_handler_options__"
+_F = TypeVar("_F", bound="Callable[..., object]")
+
+
+def handler(
+    *,
+    codec: PayloadCodec | None = None,
+    input_codec: PayloadCodec | None = None,
+    output_codec: PayloadCodec | None = None,
+    accept: str | None = None,
+) -> Callable[[_F], _F]:
+    """Method decorator: codecs of one handler (nearest wins over the service's).
+
+    ``codec`` is the handler's default (its input, output and the operations it performs);
+    ``input_codec`` / ``output_codec`` override one direction; ``accept`` declares the input
+    content types the handler accepts, with wildcards (``"text/*"``, ``"*/*"``), as the
+    discovery manifest allows. Declared on an interface method, it applies to implementations
+    and to callers that call the handler by reference.
+
+    Example, a handler that takes CBOR and answers JSON::
+
+        import restate_trio as restate
+        from restate_trio.codecs import CborCodec, JsonCodec
+
+        class Ingest:
+            @restate.handler(input_codec=CborCodec(), output_codec=JsonCodec())
+            async def put(self, ctx: restate.Context, batch: list[int]) -> int:
+                return sum(batch)
+    """
+    options = HandlerOptions(codec, input_codec, output_codec, accept)
+
+    def decorate(fn: _F) -> _F:
+        setattr(fn, _HANDLER_OPTIONS, options)
+        return fn
+
+    return decorate
+
+
+def declared_service_codec(cls: type) -> PayloadCodec | None:
+    """The codec declared with :func:`service_codec` on ``cls`` or a base class."""
+    for klass in cls.__mro__:
+        declared = _SERVICE_CODECS.get(klass)
+        if declared is not None:
+            return declared
+    return None
+
+
+def declared_handler_options(cls: type | None, method: object) -> HandlerOptions:
+    """The :func:`handler` options of a method, looked up through ``cls``'s bases too."""
+    options = getattr(method, _HANDLER_OPTIONS, None)
+    if isinstance(options, HandlerOptions):
+        return options
+    name = getattr(method, "__name__", None)
+    if cls is not None and name is not None:
+        for klass in cls.__mro__:
+            found = getattr(klass.__dict__.get(name), _HANDLER_OPTIONS, None)
+            if isinstance(found, HandlerOptions):
+                return found
+    return HandlerOptions()
 
 
 def reflect(
@@ -237,22 +340,23 @@ def reflect(
             f"{label} is a service (plain services have no state)"
         )
 
-    service_codec = codec if codec is not None else DEFAULT_CODEC
+    service_codec = codec if codec is not None else declared_service_codec(cls)
     handlers: dict[str, HandlerDefinition] = {}
-    for handler in reflected.handlers:
-        handlers[handler.method] = HandlerDefinition(
-            name=handler.method,
-            kind=handler.kind,
-            fn=handler.fn,
-            has_input=handler.has_input,
-            input_type=handler.input_type,
-            output_type=handler.output_type,
-            input_codec=service_codec,
-            output_codec=service_codec,
-            documentation=handler.documentation,
-            workflow_retention=(
-                workflow_retention if handler.kind is HandlerKind.WORKFLOW else None
-            ),
+    for found in reflected.handlers:
+        options = declared_handler_options(cls, getattr(found.fn, "__func__", found.fn))
+        handlers[found.method] = HandlerDefinition(
+            name=found.method,
+            kind=found.kind,
+            fn=found.fn,
+            has_input=found.has_input,
+            input_type=found.input_type,
+            output_type=found.output_type,
+            codec=options.codec or service_codec,
+            input_codec=options.input_codec,
+            output_codec=options.output_codec,
+            accept=options.accept,
+            documentation=found.documentation,
+            workflow_retention=(workflow_retention if found.kind is HandlerKind.WORKFLOW else None),
         )
     return ServiceDefinition(
         name=name,

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 from ..codecs import DEFAULT_CODEC, PayloadCodec
 from .definitions import ServiceDefinitionError
-from .reflect import _declared_service_name  # pyright: ignore[reportPrivateUsage]
+from .reflect import (
+    _declared_service_name,  # pyright: ignore[reportPrivateUsage]
+    declared_handler_options,
+    declared_service_codec,
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,19 @@ def _target(func: typing.Callable[..., object], cls: type | None) -> Target:
     output_type = hints.get("return", None)
     if output_type is type(None):
         output_type = None
-    return Target(service, func.__name__, has_input, input_type, output_type)
+    # The callee's codecs, as declared on its class (the same ones reflect() reads).
+    options = declared_handler_options(cls, func)
+    default = options.codec or (declared_service_codec(cls) if cls is not None else None)
+    default = default or DEFAULT_CODEC
+    return Target(
+        service,
+        func.__name__,
+        has_input,
+        input_type,
+        output_type,
+        options.input_codec or default,
+        options.output_codec or default,
+    )
 
 
 def _owner_class(func: typing.Callable[..., object]) -> type | None:

@@ -17,9 +17,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import cast
 
+import orjson
 import trio
 
-from .._context.invocation import Attempt
+from .._context.invocation import Attempt, decode
 from .._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from .._protocol.identity import IdentityError, IdentityVerifier
 from .._protocol.machine import MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, StateMachine
@@ -31,6 +32,7 @@ from .._service.manifest import (
     serialize_manifest,
 )
 from .._version import __version__
+from ..codecs import CodecError, JsonCodec
 
 logger = logging.getLogger("restate_trio")
 
@@ -39,6 +41,7 @@ Message = MutableMapping[str, object]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+_JSON = JsonCodec()
 SERVER_HEADER = (b"x-restate-server", f"restate-trio/{__version__}".encode())
 _INVOCATION_CONTENT_TYPE = "application/vnd.restate.invocation.v"
 
@@ -79,6 +82,9 @@ class RestateApp:
         segments = path.rstrip("/").split("/")
         if len(segments) >= 3 and segments[-3] == "invoke":
             await self._invoke(scope, segments[-2], segments[-1], headers, receive, send)
+        elif len(segments) >= 6 and segments[-5] == "serdes":
+            service, operation, handler, direction = segments[-4:]
+            await self._serde(path, service, operation, handler, direction, headers, receive, send)
         elif segments[-1] == "discover":
             await self._discover(scope, path, headers, receive, send)
         elif segments[-1] == "health":
@@ -115,6 +121,52 @@ class RestateApp:
             )
             body = self._manifest_cache[(version, mode)] = serialize_manifest(manifest)
         await _respond(receive, send, 200, body, manifest_content_type(version))
+
+    async def _serde(
+        self,
+        path: str,
+        service_name: str,
+        operation: str,
+        handler_name: str,
+        direction: str,
+        headers: Mapping[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Serde preview for the Restate UI: convert a payload between its codec and JSON.
+
+        ``decode`` turns a payload in the handler's codec into JSON; ``encode`` the reverse.
+        """
+        if not await self._verified(path, headers, receive, send):
+            return
+        service = self._services.get(service_name)
+        handler = service.handlers.get(handler_name) if service is not None else None
+        if handler is None or operation not in ("encode", "decode"):
+            await _respond(receive, send, 404, f"no serde {path}".encode())
+            return
+        if direction == "input" and handler.has_input:
+            codec, tp = handler.effective_input_codec, handler.input_type
+        elif direction == "output" and handler.has_output:
+            codec, tp = handler.effective_output_codec, handler.output_type
+        else:
+            await _respond(receive, send, 404, f"no serde {path}".encode())
+            return
+        body = await _read_body(receive, self._max_message_size)
+        if body is None:
+            await _respond(None, send, 413, b"payload too large")
+            return
+        try:
+            if operation == "decode":
+                value = None if not body else decode(codec, body, tp)
+                out, content_type = _JSON.encode(value, tp), "application/json"
+            else:
+                value = decode(_JSON, body, tp) if body else None
+                out, content_type = codec.encode(value, tp), codec.content_type
+        except CodecError as exc:
+            message = orjson.dumps({"message": str(exc)})
+            await _respond(None, send, 422, message, "application/json")
+            return
+        await _respond(None, send, 200, out, content_type)
 
     async def _verified(
         self, path: str, headers: Mapping[str, str], receive: Receive, send: Send
@@ -167,7 +219,7 @@ class RestateApp:
             }
         )
         machine = StateMachine(version, max_message_size=self._max_message_size)
-        attempt = Attempt(machine, handler, headers, state_codec=service.codec)
+        attempt = Attempt(machine, handler, headers, codec=handler.effective_codec)
         stream = _Stream(send)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_pump, receive, attempt, stream, nursery.cancel_scope)
@@ -218,6 +270,26 @@ async def _pump(
             return
 
 
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body (``None`` if it exceeds ``limit``; the rest is drained)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            break
+        chunk = bytes(cast("bytes", message.get("body", b"")))
+        size += len(chunk)
+        if size > limit:
+            if message.get("more_body", False):
+                await _drain(receive)
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
 async def _drain(receive: Receive) -> None:
     while True:
         message = await receive()
@@ -226,8 +298,14 @@ async def _drain(receive: Receive) -> None:
 
 
 async def _respond(
-    receive: Receive, send: Send, status: int, body: bytes, content_type: str = "text/plain"
+    receive: Receive | None,
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str = "text/plain",
 ) -> None:
+    """Send a whole response; ``receive`` is drained first, unless the body was read already
+    (``None``)."""
     # Answer at once (in bidi mode the runtime keeps its half open until it hears from us), but
     # only end the response after the request body ended (hypercorn #329, module docstring).
     await send(
@@ -241,6 +319,9 @@ async def _respond(
             ],
         }
     )
+    if receive is None:
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return
     await send({"type": "http.response.body", "body": body, "more_body": True})
     await _drain(receive)
     await send({"type": "http.response.body", "body": b"", "more_body": False})

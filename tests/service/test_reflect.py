@@ -87,9 +87,12 @@ def test_service() -> None:
     assert handler.output_type is str
     assert handler.has_output
     assert handler.input_required
-    assert handler.input_codec is DEFAULT_CODEC
-    assert handler.output_codec is DEFAULT_CODEC
-    assert definition.codec is DEFAULT_CODEC
+    # Nothing declared: codecs are inherited (the endpoint's default, else JSON).
+    assert handler.input_codec is None
+    assert handler.codec is None
+    assert definition.codec is None
+    assert handler.effective_input_codec is DEFAULT_CODEC
+    assert handler.effective_output_codec is DEFAULT_CODEC
     # The bound method of the very instance.
     assert getattr(handler.fn, "__self__", None) is greeter
     assert getattr(handler.fn, "__func__", None) is Greeter.greet
@@ -639,7 +642,8 @@ def test_service_options() -> None:
     )
     assert definition.codec is codec
     assert all(
-        h.input_codec is codec and h.output_codec is codec for h in definition.handlers.values()
+        h.effective_input_codec is codec and h.effective_output_codec is codec
+        for h in definition.handlers.values()
     )
     assert dict(definition.metadata) == {"team": "core"}
     assert definition.inactivity_timeout == timedelta(seconds=30)
@@ -737,16 +741,20 @@ def test_configure_codecs() -> None:
     definition = reflect(Counter())
     codec, other = JsonCodec(), JsonCodec()
     both = definition.configure_handler("add", codec=codec).handlers["add"]
-    assert both.input_codec is codec
-    assert both.output_codec is codec
+    assert both.effective_input_codec is codec
+    assert both.effective_output_codec is codec
+    assert both.effective_codec is codec
     split = definition.configure_handler("add", input_codec=codec, output_codec=other)
-    assert split.handlers["add"].input_codec is codec
-    assert split.handlers["add"].output_codec is other
+    assert split.handlers["add"].effective_input_codec is codec
+    assert split.handlers["add"].effective_output_codec is other
+    assert split.handlers["add"].effective_codec is DEFAULT_CODEC
     only_output = definition.configure_handler("add", output_codec=other).handlers["add"]
-    assert only_output.input_codec is DEFAULT_CODEC
-    assert only_output.output_codec is other
-    with error("Counter.add: pass either codec or input_codec/output_codec, not both"):
-        definition.configure_handler("add", codec=codec, input_codec=other)
+    assert only_output.effective_input_codec is DEFAULT_CODEC
+    assert only_output.effective_output_codec is other
+    # Nearest wins: a direction-specific codec beats the handler's default.
+    mixed = definition.configure_handler("add", codec=codec, input_codec=other)
+    assert mixed.handlers["add"].effective_input_codec is other
+    assert mixed.handlers["add"].effective_output_codec is codec
 
 
 def test_configure_workflow_retention() -> None:
