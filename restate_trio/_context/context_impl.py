@@ -146,8 +146,10 @@ class ContextImpl:
     def set(self, name: str, value: object, *, codec: PayloadCodec | None = None) -> None:
         attempt = self._attempt
         machine = attempt.begin()
-        payload = (codec or attempt.codec).encode(value, type(value))
-        attempt.call(lambda: machine.sys_set_state(name, payload))
+        codec = codec or attempt.codec
+        payload = codec.encode(value, type(value))
+        unstable = not is_deterministic(codec)
+        attempt.call(lambda: machine.sys_set_state(name, payload, unstable=unstable))
 
     def clear(self, name: str) -> None:
         attempt = self._attempt
@@ -225,6 +227,7 @@ class ContextImpl:
                 idempotency_key=idempotency_key,
                 scope=scope,
                 limit_key=limit_key,
+                unstable=not is_deterministic(target.input_codec),
             )
         )
         invocation_id = DurableFutureImpl(attempt, id_nid, _invocation_id)
@@ -261,6 +264,7 @@ class ContextImpl:
                 invoke_time_ms=invoke_time,
                 scope=scope,
                 limit_key=limit_key,
+                unstable=not is_deterministic(target.input_codec),
             )
         )
         return SendHandleImpl(DurableFutureImpl(self._attempt, id_nid, _invocation_id))
@@ -499,6 +503,12 @@ class PromiseImpl:
         result = Failure(code, message)
         nid = attempt.call(lambda: machine.sys_complete_promise(self._name, result))
         return DurableFutureImpl(attempt, nid, _void)
+
+
+def is_deterministic(codec: PayloadCodec) -> bool:
+    """Whether replays may compare this codec's payload bytes (codecs promise it by default)."""
+    flag: object = getattr(codec, "deterministic", True)
+    return flag if isinstance(flag, bool) else True
 
 
 def _with_codec(target: Target, codec: PayloadCodec | None) -> Target:

@@ -248,7 +248,8 @@ class Attempt:
                 except CodecError as exc:
                     self._fail_retryable(exc, "failed to encode the handler output")
                     return
-            machine.sys_write_output(Success(payload))
+            deterministic = getattr(handler.effective_output_codec, "deterministic", True)
+            machine.sys_write_output(Success(payload), unstable=deterministic is False)
             machine.sys_end()
         except AttemptClosed:
             return  # the machine already wrote the ErrorMessage (e.g. journal mismatch)

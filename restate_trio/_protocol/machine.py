@@ -317,11 +317,17 @@ class StateMachine:
         if self.phase is Phase.WAITING_START or self._entries_to_receive > 0:
             raise AttemptClosed("the journal has not been received yet")
 
-    def _journal(self, command: Message, compare: _Comparer | None = None) -> Message:
+    def _journal(
+        self, command: Message, compare: _Comparer | None = None, *, unstable: bool = False
+    ) -> Message:
         """Record ``command`` (processing) or match it against the journal (replaying).
 
-        Returns the recorded command (replay) or ``command`` itself (processing).
+        ``unstable``: the payload was encoded by a codec that is not deterministic, so its bytes
+        are not compared on replay. Returns the recorded command (replay) or ``command`` itself
+        (processing).
         """
+        if unstable and compare is None:
+            compare = _compare_without_payload
         self._check_open()
         type_id = m.type_of(command)
         self.command_index += 1
@@ -407,8 +413,11 @@ class StateMachine:
         self._journal(m.GetLazyStateKeysCommandMessage(result_completion_id=cid))
         return NotificationId.completion(cid)
 
-    def sys_set_state(self, key: str, value: bytes) -> None:
-        self._journal(m.SetStateCommandMessage(key=key.encode(), value=m.Value(content=value)))
+    def sys_set_state(self, key: str, value: bytes, *, unstable: bool = False) -> None:
+        self._journal(
+            m.SetStateCommandMessage(key=key.encode(), value=m.Value(content=value)),
+            unstable=unstable,
+        )
         self._state[key] = value
 
     def sys_clear_state(self, key: str) -> None:
@@ -510,6 +519,7 @@ class StateMachine:
         scope: str | None = None,
         limit_key: str | None = None,
         name: str = "",
+        unstable: bool = False,
     ) -> tuple[NotificationId, NotificationId]:
         """Call a handler; returns (invocation id, result) notifications."""
         self._check_open()
@@ -528,7 +538,7 @@ class StateMachine:
             name=name,
         )
         _set_optional(msg, idempotency_key=idempotency_key, scope=scope, limit_key=limit_key)
-        self._journal(msg)
+        self._journal(msg, unstable=unstable)
         id_nid = NotificationId.completion(id_cid)
         self._child_calls.append(id_nid)
         return id_nid, NotificationId.completion(result_cid)
@@ -546,6 +556,7 @@ class StateMachine:
         scope: str | None = None,
         limit_key: str | None = None,
         name: str = "",
+        unstable: bool = False,
     ) -> NotificationId:
         """Send to a handler without waiting (optionally delayed); returns its invocation id."""
         self._check_open()
@@ -563,7 +574,7 @@ class StateMachine:
             name=name,
         )
         _set_optional(msg, idempotency_key=idempotency_key, scope=scope, limit_key=limit_key)
-        self._journal(msg)
+        self._journal(msg, unstable=unstable)
         return NotificationId.completion(id_cid)
 
     def _require_v7(self, scope: str | None, limit_key: str | None) -> None:
@@ -701,13 +712,13 @@ class StateMachine:
             if target.scope is not None:
                 t.scope = target.scope
 
-    def sys_write_output(self, result: Success | Failure) -> None:
+    def sys_write_output(self, result: Success | Failure, *, unstable: bool = False) -> None:
         """Journal the handler's output (a value or a terminal failure)."""
         if isinstance(result, Success):
             command = m.OutputCommandMessage(value=m.Value(content=result.value))
         else:
             command = m.OutputCommandMessage(failure=self._failure_to_pb(result))
-        self._journal(command)
+        self._journal(command, unstable=unstable)
 
     def sys_end(self) -> None:
         """Write EndMessage and close: the attempt completed."""
@@ -912,6 +923,29 @@ def _without(message: Message, fields: Iterable[str]) -> Message:
     for field in fields:
         copy.ClearField(field)
     return copy
+
+
+# The payload field of each command that carries one.
+_PAYLOAD_FIELDS: Mapping[int, str] = {
+    m.MessageType.OUTPUT_COMMAND: "value",
+    m.MessageType.SET_STATE_COMMAND: "value",
+    m.MessageType.CALL_COMMAND: "parameter",
+    m.MessageType.ONE_WAY_CALL_COMMAND: "parameter",
+    m.MessageType.SEND_SIGNAL_COMMAND: "value",
+    m.MessageType.COMPLETE_PROMISE_COMMAND: "completion_value",
+    m.MessageType.COMPLETE_AWAKEABLE_COMMAND: "value",
+}
+
+
+def _compare_without_payload(t1: int, new: Message, t2: int, recorded: Message) -> bool:
+    field = _PAYLOAD_FIELDS.get(t1)
+    if t1 != t2 or field is None:
+        return _default_compare(t1, new, t2, recorded)
+    ignored = (*_IGNORED_ON_REPLAY.get(t1, ()), field)
+    # Only the payload's bytes are exempt: a value must still replay as a value.
+    if new.HasField(field) != recorded.HasField(field):
+        return False
+    return _without(new, ignored) == _without(recorded, ignored)
 
 
 def _default_compare(t1: int, new: Message, t2: int, recorded: Message) -> bool:
