@@ -943,7 +943,8 @@ def _compare_without_payload(t1: int, new: Message, t2: int, recorded: Message) 
         return _default_compare(t1, new, t2, recorded)
     ignored = (*_IGNORED_ON_REPLAY.get(t1, ()), field)
     # Only the payload's bytes are exempt: a value must still replay as a value.
-    if new.HasField(field) != recorded.HasField(field):
+    descriptor = new.DESCRIPTOR.fields_by_name[field]
+    if descriptor.has_presence and new.HasField(field) != recorded.HasField(field):
         return False
     return _without(new, ignored) == _without(recorded, ignored)
 
