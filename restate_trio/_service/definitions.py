@@ -16,9 +16,10 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Final, Literal
+from typing import Final
 
 from ..codecs import DEFAULT_CODEC, PayloadCodec
+from ..codecs._typed import accepts_none as type_accepts_none
 
 __all__ = [
     "HandlerCallable",
@@ -130,31 +131,6 @@ def validate_handler_name(name: object) -> str:
             "letter or digit) and contain only ASCII letters, digits and '_'"
         )
     return name
-
-
-def type_accepts_none(tp: object) -> bool:
-    """Whether the annotation ``tp`` admits ``None``: ``object``, ``Any``, ``None``, ``X | None``.
-
-    A handler whose input type accepts ``None`` does not require a request body (the manifest says
-    ``required: false``); an empty body is then passed to the handler as ``None``.
-    """
-    if tp is object or tp is typing.Any or tp is None or tp is type(None):
-        return True
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        return type_accepts_none(typing.get_args(tp)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return any(type_accepts_none(arg) for arg in typing.get_args(tp))
-    if origin is Literal:
-        return any(arg is None for arg in typing.get_args(tp))
-    supertype: object = getattr(tp, "__supertype__", None)  # typing.NewType
-    if supertype is not None:
-        return type_accepts_none(supertype)
-    alias_type: object = getattr(typing, "TypeAliasType", None)  # `type X = ...` (3.12+)
-    if isinstance(alias_type, type) and isinstance(tp, alias_type):
-        value: object = getattr(tp, "__value__", None)
-        return type_accepts_none(value)
-    return False
 
 
 def _check_metadata(label: str, metadata: object) -> None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final, Literal, cast
 
 import orjson
 
+from ..codecs._typed import refs_are_local
 from .definitions import HandlerDefinition, HandlerKind, ServiceDefinition, ServiceDefinitionError
 
 if TYPE_CHECKING:
@@ -316,7 +317,7 @@ def _json_schema(codec: PayloadCodec, tp: object) -> dict[str, object] | None:
     if not isinstance(converted, dict):
         return None
     root = cast("dict[str, object]", converted)
-    if not _refs_are_local(root):
+    if not refs_are_local(root):
         # An external $ref cannot be resolved by the server: better no schema than a failed
         # registration.
         return None
@@ -341,18 +342,6 @@ def _convert(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [_convert(item) for item in cast("Sequence[object]", value)]
     raise _NotJson
-
-
-def _refs_are_local(value: object) -> bool:
-    if isinstance(value, dict):
-        for key, item in cast("dict[str, object]", value).items():
-            if key == "$ref" and not (isinstance(item, str) and item.startswith("#")):
-                return False
-            if not _refs_are_local(item):
-                return False
-    elif isinstance(value, list):
-        return all(_refs_are_local(item) for item in cast("list[object]", value))
-    return True
 
 
 def _inline_root_ref(schema: dict[str, object]) -> dict[str, object]:

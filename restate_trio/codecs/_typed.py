@@ -166,7 +166,7 @@ def json_schema(tp: object) -> JsonSchema | None:
             schema = cast("dict[str, object]", pydantic_adapter(tp).json_schema())
         except Exception:
             return None
-        return schema if _refs_are_local(schema) else None
+        return schema if refs_are_local(schema) else None
     try:
         schema = msgspec.json.schema(cast("type[object]", tp), schema_hook=_schema_hook)
     except (TypeError, ValueError, NameError):
@@ -189,15 +189,15 @@ def _strip_marker(value: object) -> object:
     return value
 
 
-def _refs_are_local(value: object) -> bool:
+def refs_are_local(value: object) -> bool:
     if isinstance(value, dict):
         for key, item in cast("dict[str, object]", value).items():
             if key == "$ref" and not (isinstance(item, str) and item.startswith("#")):
                 return False
-            if not _refs_are_local(item):
+            if not refs_are_local(item):
                 return False
     elif isinstance(value, list):
-        return all(_refs_are_local(item) for item in cast("list[object]", value))
+        return all(refs_are_local(item) for item in cast("list[object]", value))
     return True
 
 
