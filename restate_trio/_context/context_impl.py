@@ -286,9 +286,17 @@ class ContextImpl:
         limit_key: str | None = None,
         codec: PayloadCodec | None = None,
     ) -> CallFutureImpl[object]:
-        target = _with_codec(target_of(handler), codec)
-        payload = self._payload(target, arg)
-        return self._call(target, "", payload, headers, idempotency_key, scope, limit_key)
+        # A Service handler is addressed like an object handler with an empty key.
+        return self.object_call(
+            handler,
+            "",
+            arg,
+            headers=headers,
+            idempotency_key=idempotency_key,
+            scope=scope,
+            limit_key=limit_key,
+            codec=codec,
+        )
 
     def object_call(
         self,
@@ -320,9 +328,18 @@ class ContextImpl:
         limit_key: str | None = None,
         codec: PayloadCodec | None = None,
     ) -> SendHandleImpl:
-        target = _with_codec(target_of(handler), codec)
-        payload = self._payload(target, arg)
-        return self._send(target, "", payload, delay, headers, idempotency_key, scope, limit_key)
+        # A Service handler is addressed like an object handler with an empty key.
+        return self.object_send(
+            handler,
+            "",
+            arg,
+            delay=delay,
+            headers=headers,
+            idempotency_key=idempotency_key,
+            scope=scope,
+            limit_key=limit_key,
+            codec=codec,
+        )
 
     def object_send(
         self,
