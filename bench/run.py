@@ -12,7 +12,9 @@ Per point: requests/s, p50/p99 latency, errors (non-2xx, socket errors and
 timeouts), and CPU seconds (utime+stime from /proc/<pid>/stat) of the
 endpoint's process tree and of the server's process tree, per 1,000
 invocations. Results: one table per point on stdout, raw numbers in
-``bench/results/latest.json``.
+``bench/results/latest.json``. Then the codec table (``bench/codecs.py``: encode/decode of a
+typed ~1 KiB payload, in this process, after the load is over); ``--codecs-only`` runs just
+that (numbers in ``bench/results/codecs.json``).
 
 Run from anywhere: ``python bench/run.py`` (see ``--help``), or ``nox -s bench``.
 """
@@ -993,9 +995,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-install", action="store_true", help="never run apt-get to install wrk"
     )
     parser.add_argument(
-        "--out", type=Path, default=BENCH_DIR / "results" / "latest.json", help="raw results (JSON)"
+        "--codecs-only",
+        action="store_true",
+        help="only the codec micro-benchmark (bench/codecs.py), no servers and no load",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="raw results (JSON); default bench/results/latest.json "
+        "(bench/results/codecs.json with --codecs-only)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = BENCH_DIR / "results" / ("codecs.json" if args.codecs_only else "latest.json")
     for name in args.workloads:
         if name not in WORKLOADS:
             parser.error(f"unknown workload {name!r}")
@@ -1026,6 +1039,39 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def run_codec_bench() -> tuple[dict[str, Any], str]:
+    """bench/codecs.py in this process: (numbers for the JSON, the table)."""
+    from bench import codecs as codec_bench
+
+    log("codecs: encode/decode of a typed ~1 KiB payload (bench/codecs.py)")
+    report = codec_bench.run(log=log)
+    return report.to_json(), codec_bench.render(report)
+
+
+def codecs_only(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    started = time.time()
+    try:
+        numbers, table = run_codec_bench()
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    result = {
+        "meta": {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "elapsed_s": round(time.time() - started, 1),
+            "argv": sys.argv[1:] if argv is None else list(argv),
+            "versions": _versions(),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        },
+        "codecs": numbers,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table)
+    print(f"raw results: {args.out}")
+    return 0
+
+
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -1040,6 +1086,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+    if args.codecs_only:
+        return codecs_only(args, argv)
 
     if args.loadgen in ("auto", "wrk"):
         wrk = ensure_wrk(allow_install=not args.no_install)
@@ -1115,6 +1163,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"{name}: teardown error {exc!r}")
         registry.stop_all()
 
+    codec_numbers: dict[str, Any] | None = None
+    codec_table = ""
+    if not interrupted:
+        try:
+            codec_numbers, codec_table = run_codec_bench()
+        except KeyboardInterrupt:
+            interrupted = True
+            log("interrupted during the codec benchmark")
+        except Exception as exc:
+            failures["codecs"] = f"codec benchmark failed: {exc!r}"
+            log(failures["codecs"])
+
     summary = summarize(points, [s for s in SDKS if s in args.sdks])
     result = {
         "meta": {
@@ -1141,9 +1201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary,
         "points": points,
     }
+    if codec_numbers is not None:
+        result["codecs"] = codec_numbers
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(render(summary, args))
+    if codec_table:
+        print(codec_table)
     for name, message in failures.items():
         print(f"FAILED {name}: {message}\n")
     print(f"raw results: {args.out}   logs: {logs_dir}")
