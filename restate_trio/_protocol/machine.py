@@ -144,7 +144,8 @@ class StateMachine:
         self._next_signal_id = FIRST_AWAKEABLE_SIGNAL_ID
         self._state: dict[str, bytes | None] = {}
         self._partial_state = True
-        self._last_command: tuple[int, str] | None = None  # (type id, name) for error reports
+        # (type id, command) of the last command, for error reports (named lazily: hot path).
+        self._last_command: tuple[int, Message] | None = None
         self._replayed_commands = 0
         self._child_calls: list[NotificationId] = []
         self._run_retry_info: dict[NotificationId, tuple[int, int]] = {}
@@ -331,7 +332,7 @@ class StateMachine:
         self._check_open()
         type_id = m.type_of(command)
         self.command_index += 1
-        self._last_command = (type_id, _name_of(command))
+        self._last_command = (type_id, command)
         if self._replay:
             recorded_type, recorded = self._replay.popleft()
             if not self._replay:
@@ -839,8 +840,9 @@ class StateMachine:
         elif related_to_last_command and self._last_command is not None:
             msg.related_command_index = self.command_index
             msg.related_command_type = self._last_command[0]
-            if self._last_command[1]:
-                msg.related_command_name = self._last_command[1]
+            name = _name_of(self._last_command[1])
+            if name:
+                msg.related_command_name = name
         self._write(msg)
         self.phase = Phase.CLOSED
         self.failure = (code, message)
