@@ -261,16 +261,94 @@ def complete_defaults(value: object, tp: object) -> None:
     if tp is object or tp is Any:
         tp = type(value)
     if _hashable(tp):
-        needed = _cached_needs_completion(tp)
+        completer = _cached_completer(tp)
     else:
-        needed = _mentions(tp, _has_plain_defaults, set())
-    if needed:
-        _complete(value)
+        completer = _complete if _mentions(tp, _has_plain_defaults, set()) else None
+    if completer is not None:
+        completer(value)
+
+
+_Completer = Callable[[object], None]
 
 
 @functools.lru_cache(maxsize=512)
-def _cached_needs_completion(tp: Hashable) -> bool:
-    return _mentions(tp, _has_plain_defaults, set())
+def _cached_completer(tp: Hashable) -> _Completer | None:
+    if not _mentions(tp, _has_plain_defaults, set()):
+        return None
+    return _completer(tp, set())
+
+
+def _completer(tp: object, building: set[int]) -> _Completer | None:
+    """A function completing values declared as ``tp``, guided by the type so that it visits
+    only the parts that can hold dataclasses with plain defaults (the generic walk visits all).
+
+    Falls back to the generic walk where the type does not say enough (unions, ``object``,
+    recursive types, subclass instances).
+    """
+    if not _mentions(tp, _has_plain_defaults, set()):
+        return None
+    if id(tp) in building:
+        return _complete  # a recursive type
+    building = building | {id(tp)}
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _completer(args[0], building)
+    if origin in (list, set, frozenset) or (origin is tuple and len(args) == 2 and args[1] is ...):
+        item = _completer(args[0], building)
+        if item is None:
+            return None
+        return lambda value: _each(value, item)
+    if origin is dict:
+        entry = _completer(args[1], building) if len(args) == 2 else None
+        if entry is None or (len(args) == 2 and _completer(args[0], building) is not None):
+            return _complete
+        return lambda value: _each_value(value, entry)
+    if isinstance(tp, type) and getattr(tp, "__dataclass_fields__", None) is not None:
+        return _dataclass_completer(tp, building)
+    return _complete
+
+
+def _each(items: object, completer: _Completer) -> None:
+    if isinstance(items, list | tuple | set | frozenset):
+        for item in cast("list[object]", items):
+            completer(item)
+    else:
+        _complete(items)  # not the declared container: walk it generically
+
+
+def _each_value(mapping: object, completer: _Completer) -> None:
+    if isinstance(mapping, dict):
+        for item in cast("dict[object, object]", mapping).values():
+            completer(item)
+    else:
+        _complete(mapping)
+
+
+def _dataclass_completer(cls: type, building: set[int]) -> _Completer:
+    defaults = _plain_defaults(cls)
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:
+        return _complete
+    nested = tuple(
+        (name, completer)
+        for name in _dataclass_names(cls) or ()
+        if (completer := _completer(hints.get(name, object), building)) is not None
+    )
+
+    def complete(value: object) -> None:
+        if type(value) is not cls:
+            _complete(value)  # a subclass (or another type): its fields are not all known
+            return
+        attributes: dict[str, object] | None = getattr(value, "__dict__", None)
+        if attributes is not None:
+            for name, default in defaults:
+                attributes.setdefault(name, default)
+        for name, completer in nested:
+            completer(getattr(value, name))
+
+    return complete
 
 
 _LEAVES: Final = frozenset({str, int, float, bool, bytes, bytearray, type(None)})
