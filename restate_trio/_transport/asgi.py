@@ -160,7 +160,8 @@ class RestateApp:
                 value = None if not body else decode(codec, body, tp)
                 out, content_type = _JSON.encode(value, tp), "application/json"
             else:
-                value = decode(_JSON, body, tp) if body else None
+                # JSON has no empty document: an empty body decodes only into optional types.
+                value = decode(_JSON, body, tp)
                 out, content_type = codec.encode(value, tp), codec.content_type
         except CodecError as exc:
             message = orjson.dumps({"message": str(exc)})
