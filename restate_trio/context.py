@@ -511,6 +511,24 @@ class Context(Protocol):
         """Another invocation's result if it has finished, ``None`` if not (no waiting)."""
         ...
 
+    def attach_workflow(self, handler: Callable[..., Awaitable[O]], key: str) -> DurableFuture[O]:
+        """Wait for the workflow run of ``key`` (its run handler given by reference).
+
+        Example: ``welcome = await ctx.attach_workflow(Signup.run, "ada@example.com")``.
+        """
+        ...
+
+    def attach_idempotent(
+        self,
+        handler: Callable[..., Awaitable[O]],
+        idempotency_key: str,
+        *,
+        key: str | None = None,
+    ) -> DurableFuture[O]:
+        """Wait for the invocation of ``handler`` made with ``idempotency_key`` (and, for
+        objects, object ``key``), typed by the handler's output."""
+        ...
+
     def cancel_invocation(self, invocation_id: str) -> None:
         """Ask Restate to cancel another invocation."""
         ...

@@ -17,11 +17,13 @@ from typing import TypeVar, cast
 
 from .._protocol.types import (
     Failure,
+    IdempotentTarget,
     InvocationIdResult,
     NotificationId,
     Result,
     StateKeysResult,
     Success,
+    WorkflowTarget,
 )
 from .._service.targets import Target, target_of
 from ..codecs import PayloadCodec
@@ -417,6 +419,34 @@ class ContextImpl:
         machine = attempt.begin()
         nid = attempt.call(lambda: machine.sys_get_invocation_output(invocation_id))
         return DurableFutureImpl(attempt, nid, _decoder(codec or attempt.codec, type or object))
+
+    def attach_workflow(
+        self, handler: Callable[..., object], key: str
+    ) -> DurableFutureImpl[object]:
+        target = target_of(handler)
+        return self._attach(WorkflowTarget(target.service, key), target)
+
+    def attach_idempotent(
+        self, handler: Callable[..., object], idempotency_key: str, *, key: str | None = None
+    ) -> DurableFutureImpl[object]:
+        if not idempotency_key:
+            raise ValueError("idempotency_key must not be empty")
+        target = target_of(handler)
+        idempotent = IdempotentTarget(target.service, target.handler, idempotency_key, key)
+        return self._attach(idempotent, target)
+
+    def _attach(
+        self, invocation: WorkflowTarget | IdempotentTarget, target: Target
+    ) -> DurableFutureImpl[object]:
+        attempt = self._attempt
+        machine = attempt.begin()
+        nid = attempt.call(lambda: machine.sys_attach_invocation(invocation))
+        convert = (
+            _void
+            if target.output_type is None
+            else _decoder(target.output_codec, target.output_type)
+        )
+        return DurableFutureImpl(attempt, nid, convert)
 
     def cancel_invocation(self, invocation_id: str) -> None:
         attempt = self._attempt

@@ -28,6 +28,11 @@ class Counter:
         return 0
 
 
+class Signup:
+    async def run(self, ctx: restate.WorkflowContext, email: str) -> bool:
+        return True
+
+
 @restate.service_name("Greeter")
 class GreeterApi(Protocol):
     async def greet(self, ctx: restate.Context, name: str) -> str: ...
@@ -44,6 +49,8 @@ class Caller:
         assert_type(await ctx.service_call(Greeter.greet, "b").invocation_id(), str)
         assert_type(ctx.service_send(Greeter.greet, "b", delay=timedelta(1)), restate.SendHandle)
         assert_type(await ctx.generic_call("Greeter", "greet", b'"x"'), bytes)
+        assert_type(await ctx.attach_workflow(Signup.run, "k"), bool)
+        assert_type(await ctx.attach_idempotent(Greeter.greet, "idem"), str)
 
         ctx.service_call(Greeter.greet, 3)  # type: ignore[arg-type]
         ctx.object_call(Counter.add, "k", "one")  # type: ignore[arg-type]
