@@ -22,6 +22,8 @@ call ``curl localhost:8080/Greeter/greet --json '"Ada"'``.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -140,15 +142,36 @@ class Endpoint:
         With ``nursery.start(endpoint.serve, "127.0.0.1:0")`` it reports the bound URLs, e.g.
         ``["http://127.0.0.1:43567"]``. ``config`` replaces the Restate-tuned hypercorn
         configuration (keep-alive and stream limits raised; see ``restate_config``).
+
+        Graceful shutdown: on SIGTERM, or when ``shutdown_trigger`` returns, the endpoint stops
+        accepting connections and every invocation that is waiting for Restate suspends at once
+        (Restate resumes it on another endpoint or after the restart); the others get the
+        configured graceful timeout to finish. Cancelling the task stops it at once.
         """
         from ._transport.serve import serve
 
         self.app()
-        assert self._app is not None
+        app = self._app
+        assert app is not None
+        trigger = shutdown_trigger or _termination_requested
+
+        async def drain_then_stop() -> None:
+            await trigger()
+            app.drain()
+
         await serve(
-            self._app,
+            app,
             address,
             config=config,
-            shutdown_trigger=shutdown_trigger,
+            shutdown_trigger=drain_then_stop,
             task_status=task_status,
         )
+
+
+async def _termination_requested() -> None:
+    """Return on SIGTERM (how process managers and Kubernetes stop a server)."""
+    if threading.current_thread() is not threading.main_thread():
+        await trio.sleep_forever()  # signals can only be received in the main thread
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            return

@@ -111,6 +111,11 @@ class Attempt:
         self.machine.feed_eof()
         self._after_input()
 
+    def suspend_when_idle(self) -> None:
+        """Shutdown: awaits that cannot resolve with what has arrived suspend at once."""
+        if self.machine.stop_waiting_for_input():
+            self.wake()
+
     def abort(self) -> None:
         """The transport lost the connection: stop the handler, write nothing more."""
         self.machine.notify_error(500, "the runtime disconnected")

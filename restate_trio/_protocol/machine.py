@@ -211,6 +211,15 @@ class StateMachine:
                 )
             )
 
+    def stop_waiting_for_input(self) -> bool:
+        """Treat input as closed from now on (the endpoint is shutting down), so that awaits
+        that cannot resolve suspend instead of waiting. Returns False, changing nothing, while
+        the journal is still arriving or a message is half received."""
+        if self.phase is Phase.CLOSED or not self.ready or self._decoder.pending:
+            return False
+        self._input_closed = True
+        return True
+
     def _on_message(self, type_id: int, msg: Message) -> None:
         if self.phase is Phase.WAITING_START:
             if type_id != m.MessageType.START:

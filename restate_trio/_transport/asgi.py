@@ -64,6 +64,16 @@ class RestateApp:
         self._protocol_mode = protocol_mode
         self._max_message_size = max_message_size
         self._manifest_cache: dict[tuple[int, str], bytes] = {}
+        self._attempts: set[Attempt] = set()
+        self.draining = False
+
+    def drain(self) -> None:
+        """Graceful shutdown: every invocation that waits for the runtime suspends now (and
+        new ones as soon as their journal has arrived), so the server can stop without
+        Restate having to time the streams out."""
+        self.draining = True
+        for attempt in list(self._attempts):
+            attempt.suspend_when_idle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -222,13 +232,17 @@ class RestateApp:
         machine = StateMachine(version, max_message_size=self._max_message_size)
         attempt = Attempt(machine, handler, headers, codec=handler.effective_codec)
         stream = _Stream(send)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_pump, receive, attempt, stream, nursery.cancel_scope)
-            await attempt.run(stream.write, nursery)
-            # The runtime closes its half once it has read our terminal frame; ending ours
-            # first would expose hypercorn #329 (see module docstring).
-            await stream.input_done.wait()
-            await stream.finish()
+        self._attempts.add(attempt)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, receive, attempt, stream, nursery.cancel_scope, self)
+                await attempt.run(stream.write, nursery)
+                # The runtime closes its half once it has read our terminal frame; ending ours
+                # first would expose hypercorn #329 (see module docstring).
+                await stream.input_done.wait()
+                await stream.finish()
+        finally:
+            self._attempts.discard(attempt)
 
 
 class _Stream:
@@ -249,7 +263,11 @@ class _Stream:
 
 
 async def _pump(
-    receive: Receive, attempt: Attempt, stream: _Stream, cancel_scope: trio.CancelScope
+    receive: Receive,
+    attempt: Attempt,
+    stream: _Stream,
+    cancel_scope: trio.CancelScope,
+    app: RestateApp,
 ) -> None:
     """Drain the request body into the attempt until it ends or the client goes away."""
     while True:
@@ -259,6 +277,8 @@ async def _pump(
             body = message.get("body", b"")
             if body:
                 attempt.feed(bytes(body))  # type: ignore[call-overload]
+                if app.draining:
+                    attempt.suspend_when_idle()
             if not message.get("more_body", False):
                 attempt.feed_eof()
                 stream.input_done.set()
