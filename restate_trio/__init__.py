@@ -44,6 +44,7 @@ from .context import (
 from .endpoint import Endpoint as Endpoint
 from .errors import TerminalError as TerminalError
 from .service import (
+    InvocationRetryPolicy as InvocationRetryPolicy,
     ServiceDefinition as ServiceDefinition,
     ServiceDefinitionError as ServiceDefinitionError,
     handler as handler,
@@ -60,6 +61,7 @@ __all__ = [
     "DurableRandom",
     "DurableTimeoutError",
     "Endpoint",
+    "InvocationRetryPolicy",
     "ObjectContext",
     "ObjectSharedContext",
     "Request",

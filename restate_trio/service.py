@@ -31,6 +31,7 @@ from __future__ import annotations
 from ._service.definitions import (
     HandlerDefinition as HandlerDefinition,
     HandlerKind as HandlerKind,
+    InvocationRetryPolicy as InvocationRetryPolicy,
     ServiceDefinition as ServiceDefinition,
     ServiceDefinitionError as ServiceDefinitionError,
     ServiceKind as ServiceKind,
@@ -45,6 +46,7 @@ from ._service.reflect import (
 __all__ = [
     "HandlerDefinition",
     "HandlerKind",
+    "InvocationRetryPolicy",
     "ServiceDefinition",
     "ServiceDefinitionError",
     "ServiceKind",

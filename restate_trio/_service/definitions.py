@@ -16,7 +16,7 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Final
+from typing import Final, Literal
 
 from ..codecs import DEFAULT_CODEC, PayloadCodec
 from ..codecs._typed import accepts_none as type_accepts_none
@@ -165,6 +165,41 @@ def _check_optional(label: str, option: str, value: object, tp: type) -> None:
 
 
 @dataclass(frozen=True)
+class InvocationRetryPolicy:
+    """How Restate retries failed attempts of an invocation (service or handler option).
+
+    Unset fields keep the server's defaults (1.7: initial 500 ms, factor 2, max interval 1 min,
+    70 attempts, then pause). ``max_attempts`` counts the first attempt; ``on_max_attempts``
+    decides what happens then: ``"pause"`` (resume it from the UI/CLI) or ``"kill"``.
+
+    Example::
+
+        from datetime import timedelta
+        import restate_trio as restate
+
+        policy = restate.InvocationRetryPolicy(
+            initial_interval=timedelta(seconds=1), max_attempts=10, on_max_attempts="kill"
+        )
+    """
+
+    initial_interval: timedelta | None = None
+    exponentiation_factor: float | None = None
+    max_interval: timedelta | None = None
+    max_attempts: int | None = None
+    on_max_attempts: Literal["pause", "kill"] | None = None
+
+    def __post_init__(self) -> None:
+        for option in ("initial_interval", "max_interval"):
+            _check_duration("retry_policy", option, getattr(self, option))
+        if self.exponentiation_factor is not None and self.exponentiation_factor < 1.0:
+            raise ServiceDefinitionError("retry_policy: exponentiation_factor must be >= 1")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ServiceDefinitionError("retry_policy: max_attempts must be at least 1")
+        if self.on_max_attempts not in (None, "pause", "kill"):
+            raise ServiceDefinitionError("retry_policy: on_max_attempts is 'pause' or 'kill'")
+
+
+@dataclass(frozen=True)
 class HandlerDefinition:
     """One handler of a service.
 
@@ -199,6 +234,7 @@ class HandlerDefinition:
     workflow_retention: timedelta | None = None
     enable_lazy_state: bool | None = None
     ingress_private: bool | None = None
+    retry_policy: InvocationRetryPolicy | None = None
 
     def __post_init__(self) -> None:
         validate_handler_name(self.name)
@@ -265,6 +301,7 @@ class ServiceDefinition:
     journal_retention: timedelta | None = None
     enable_lazy_state: bool | None = None
     ingress_private: bool | None = None
+    retry_policy: InvocationRetryPolicy | None = None
     # The service's default codec (None: the endpoint's, else JSON); handlers inherit it.
     codec: PayloadCodec | None = None
 
@@ -371,6 +408,7 @@ class ServiceDefinition:
         input_codec: PayloadCodec | Unset | None = UNSET,
         output_codec: PayloadCodec | Unset | None = UNSET,
         accept: str | Unset | None = UNSET,
+        retry_policy: InvocationRetryPolicy | Unset | None = UNSET,
     ) -> ServiceDefinition:
         """A copy of this definition with the options of handler ``name`` replaced.
 
@@ -415,6 +453,7 @@ class ServiceDefinition:
             "input_codec": input_codec,
             "output_codec": output_codec,
             "accept": accept,
+            "retry_policy": retry_policy,
         }
         given = {key: value for key, value in changes.items() if value is not UNSET}
         if "metadata" in given and given["metadata"] is None:

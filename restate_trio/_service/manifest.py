@@ -223,6 +223,19 @@ def _add_common(
         if flag is not None:
             _require(label, attribute, 3, version)
             out[key] = flag
+    policy = definition.retry_policy
+    if policy is not None:
+        _require(label, "retry_policy", 4, version)
+        if policy.initial_interval is not None:
+            out["retryPolicyInitialInterval"] = policy.initial_interval // _MS
+        if policy.max_interval is not None:
+            out["retryPolicyMaxInterval"] = policy.max_interval // _MS
+        if policy.max_attempts is not None:
+            out["retryPolicyMaxAttempts"] = policy.max_attempts
+        if policy.exponentiation_factor is not None:
+            out["retryPolicyExponentiationFactor"] = policy.exponentiation_factor
+        if policy.on_max_attempts is not None:
+            out["retryPolicyOnMaxAttempts"] = policy.on_max_attempts.upper()
 
 
 def _require(label: str, option: str, needed: int, version: int) -> None:

@@ -21,6 +21,7 @@ from ..context import (
 from .definitions import (
     HandlerDefinition,
     HandlerKind,
+    InvocationRetryPolicy,
     ServiceDefinition,
     ServiceDefinitionError,
     ServiceKind,
@@ -238,6 +239,7 @@ def reflect(
     workflow_retention: timedelta | None = None,
     enable_lazy_state: bool | None = None,
     ingress_private: bool | None = None,
+    retry_policy: InvocationRetryPolicy | None = None,
 ) -> ServiceDefinition:
     """Build a Restate service from an object whose methods are handlers.
 
@@ -266,10 +268,12 @@ def reflect(
     interface it subclasses), else by the class name. Handlers are named after their methods.
     Docstrings of the class and of the methods become the documentation shown by Restate.
 
-    All handlers use ``codec`` (default: JSON) for input and output;
+    All handlers use ``codec`` (default: the class's :func:`service_codec`, else the endpoint's,
+    else JSON) unless a handler declares its own with :func:`handler`;
     :meth:`ServiceDefinition.configure_handler` changes options and codecs of single handlers.
     The other arguments are service-wide options of the discovery manifest (``None``: the
-    server's default). ``workflow_retention`` applies to a workflow's run handler and is accepted
+    server's default), e.g. ``retry_policy=InvocationRetryPolicy(max_attempts=10)``.
+    ``workflow_retention`` applies to a workflow's run handler and is accepted
     only for workflows; ``enable_lazy_state`` only for virtual objects and workflows.
 
     Example::
@@ -370,6 +374,7 @@ def reflect(
         journal_retention=journal_retention,
         enable_lazy_state=enable_lazy_state,
         ingress_private=ingress_private,
+        retry_policy=retry_policy,
         codec=service_codec,
     )
 

@@ -661,3 +661,37 @@ def test_module_example_runs() -> None:
     assert doc
     example = textwrap.dedent(doc.split("Example::", 1)[1])
     exec(compile(example, "<manifest docstring>", "exec"), {"__name__": "example"})
+
+
+def test_invocation_retry_policy_on_service_and_handler() -> None:
+    from datetime import timedelta
+
+    from restate_trio.service import InvocationRetryPolicy
+
+    policy = InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=250),
+        exponentiation_factor=1.5,
+        max_interval=timedelta(seconds=10),
+        max_attempts=7,
+        on_max_attempts="kill",
+    )
+    definition = reflect(Counter(), retry_policy=policy).configure_handler(
+        "add", retry_policy=InvocationRetryPolicy(max_attempts=2, on_max_attempts="pause")
+    )
+    service = only_service(definition)
+    for key, expected in {
+        "retryPolicyInitialInterval": 250,
+        "retryPolicyExponentiationFactor": 1.5,
+        "retryPolicyMaxInterval": 10_000,
+        "retryPolicyMaxAttempts": 7,
+        "retryPolicyOnMaxAttempts": "KILL",
+    }.items():
+        assert service[key] == expected
+    add = handler_of(service, "add")
+    assert add["retryPolicyMaxAttempts"] == 2
+    assert add["retryPolicyOnMaxAttempts"] == "PAUSE"
+    assert "retryPolicyInitialInterval" not in add
+    with pytest.raises(ServiceDefinitionError, match="manifest version 4"):
+        build_manifest([definition], protocol_mode="BIDI_STREAM", manifest_version=3)
+    with pytest.raises(ServiceDefinitionError, match="max_attempts"):
+        InvocationRetryPolicy(max_attempts=0)
