@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from transcripts import (
     INVOCATION_ID,
+    assert_closed_with,
     cancel_signal,
     commands,
     error_of,
@@ -71,21 +72,11 @@ def ready(sm: StateMachine) -> bool:
 
 
 def assert_protocol_violation(sm: StateMachine) -> m.ErrorMessage:
-    err = error_of(sm)
-    assert err.code == 571, err
-    assert sm.closed
-    assert sm.failure is not None
-    assert sm.failure[0] == 571
-    return err
+    return assert_closed_with(sm, 571)
 
 
 def assert_journal_mismatch(sm: StateMachine) -> m.ErrorMessage:
-    err = error_of(sm)
-    assert err.code == 570, err
-    assert sm.closed
-    assert sm.failure is not None
-    assert sm.failure[0] == 570
-    return err
+    return assert_closed_with(sm, 570)
 
 
 # =========================================================================== basic flows

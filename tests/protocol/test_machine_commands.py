@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from transcripts import (
+    assert_closed_with,
     cancel_signal,
     error_of,
     frame,
@@ -93,21 +94,11 @@ def pb_failure(code: int, message: str) -> m.Failure:
 
 
 def assert_journal_mismatch(sm: StateMachine) -> m.ErrorMessage:
-    err = error_of(sm)
-    assert err.code == 570, err
-    assert sm.closed
-    assert sm.failure is not None
-    assert sm.failure[0] == 570
-    return err
+    return assert_closed_with(sm, 570)
 
 
 def assert_unsupported(sm: StateMachine) -> m.ErrorMessage:
-    err = error_of(sm)
-    assert err.code == 573, err
-    assert sm.closed
-    assert sm.failure is not None
-    assert sm.failure[0] == 573
-    return err
+    return assert_closed_with(sm, 573)
 
 
 def sleep_done(cid: int) -> m.SleepCompletionNotificationMessage:

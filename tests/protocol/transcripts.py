@@ -176,3 +176,13 @@ def error_of(sm: StateMachine) -> m.ErrorMessage:
     msg = only(output(sm), T.ERROR)
     assert isinstance(msg, m.ErrorMessage)
     return msg
+
+
+def assert_closed_with(sm: StateMachine, code: int) -> m.ErrorMessage:
+    """The machine closed with an ErrorMessage of ``code`` and recorded that failure."""
+    err = error_of(sm)
+    assert err.code == code, err
+    assert sm.closed
+    assert sm.failure is not None
+    assert sm.failure[0] == code
+    return err
