@@ -36,17 +36,18 @@ from .context import (
     ObjectContext as ObjectContext,
     ObjectSharedContext as ObjectSharedContext,
     Request as Request,
-    RetryPolicy as RetryPolicy,
     SendHandle as SendHandle,
     WorkflowContext as WorkflowContext,
     WorkflowSharedContext as WorkflowSharedContext,
 )
 from .endpoint import Endpoint as Endpoint
-from .errors import TerminalError as TerminalError
+from .errors import ServiceDefinitionError as ServiceDefinitionError, TerminalError as TerminalError
+from .retry import InvocationRetryPolicy as InvocationRetryPolicy, RetryPolicy as RetryPolicy
 from .service import (
-    InvocationRetryPolicy as InvocationRetryPolicy,
+    HandlerDefinition as HandlerDefinition,
+    HandlerKind as HandlerKind,
     ServiceDefinition as ServiceDefinition,
-    ServiceDefinitionError as ServiceDefinitionError,
+    ServiceKind as ServiceKind,
     handler as handler,
     reflect as reflect,
     service_codec as service_codec,
@@ -61,6 +62,8 @@ __all__ = [
     "DurableRandom",
     "DurableTimeoutError",
     "Endpoint",
+    "HandlerDefinition",
+    "HandlerKind",
     "InvocationRetryPolicy",
     "ObjectContext",
     "ObjectSharedContext",
@@ -69,6 +72,7 @@ __all__ = [
     "SendHandle",
     "ServiceDefinition",
     "ServiceDefinitionError",
+    "ServiceKind",
     "TerminalError",
     "WorkflowContext",
     "WorkflowSharedContext",

@@ -40,8 +40,8 @@ from datetime import timedelta
 from typing import Protocol, TypeVar, overload
 
 from ._context.random import DurableRandom
-from ._context.run import RetryPolicy
 from .codecs import PayloadCodec
+from .retry import RetryPolicy
 
 __all__ = [
     "CallFuture",

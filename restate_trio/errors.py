@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["TerminalError"]
+__all__ = ["ServiceDefinitionError", "TerminalError"]
 
 
 class TerminalError(Exception):
@@ -46,3 +46,13 @@ class TerminalError(Exception):
 
     def __repr__(self) -> str:
         return f"TerminalError({self.message!r}, code={self.code})"
+
+
+class ServiceDefinitionError(ValueError):
+    """A class could not be turned into a service, or a service definition is invalid.
+
+    Raised by :func:`restate_trio.reflect`, :func:`restate_trio.service_name`,
+    :meth:`restate_trio.ServiceDefinition.configure_handler` and the option classes such as
+    :class:`restate_trio.InvocationRetryPolicy`; messages start with ``Service.handler:`` (or
+    ``Service:``) to say where the problem is.
+    """

@@ -28,30 +28,49 @@ Problems raise :class:`ServiceDefinitionError` (a :class:`ValueError`).
 
 from __future__ import annotations
 
-from ._service.definitions import (
-    HandlerDefinition as HandlerDefinition,
-    HandlerKind as HandlerKind,
-    InvocationRetryPolicy as InvocationRetryPolicy,
-    ServiceDefinition as ServiceDefinition,
-    ServiceDefinitionError as ServiceDefinitionError,
-    ServiceKind as ServiceKind,
-)
-from ._service.reflect import (
+from ._service.declarations import (
     handler as handler,
-    reflect as reflect,
     service_codec as service_codec,
     service_name as service_name,
 )
+from ._service.definitions import (
+    HandlerDefinition as HandlerDefinition,
+    HandlerKind as HandlerKind,
+    ServiceDefinition as ServiceDefinition,
+    ServiceKind as ServiceKind,
+)
+from ._service.options import HandlerOptions as HandlerOptions, ServiceOptions as ServiceOptions
+from ._service.reflect import reflect as reflect
+from .errors import ServiceDefinitionError as ServiceDefinitionError
+from .retry import InvocationRetryPolicy as InvocationRetryPolicy
 
 __all__ = [
     "HandlerDefinition",
     "HandlerKind",
+    "HandlerOptions",
     "InvocationRetryPolicy",
     "ServiceDefinition",
     "ServiceDefinitionError",
     "ServiceKind",
+    "ServiceOptions",
     "handler",
     "reflect",
     "service_codec",
     "service_name",
 ]
+
+# Defined in private modules; documented, printed and pickled as this module's.
+for _public in (
+    HandlerDefinition,
+    HandlerKind,
+    HandlerOptions,
+    ServiceDefinition,
+    ServiceKind,
+    ServiceOptions,
+    handler,
+    reflect,
+    service_codec,
+    service_name,
+):
+    _public.__module__ = __name__
+del _public

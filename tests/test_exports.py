@@ -16,6 +16,7 @@ PUBLIC_MODULES = [
     "restate_trio.context",
     "restate_trio.endpoint",
     "restate_trio.errors",
+    "restate_trio.retry",
     "restate_trio.service",
     "restate_trio.testing",
 ]
@@ -43,8 +44,38 @@ def test_top_level_exports() -> None:
         "reflect",
         "service_name",
         "Request",
+        "ServiceDefinition",
+        "HandlerDefinition",
+        "HandlerKind",
+        "ServiceKind",
+        "RetryPolicy",
+        "InvocationRetryPolicy",
     }
     assert expected <= set(restate_trio.__all__)
+
+
+@pytest.mark.parametrize("name", ["restate_trio.service", "restate_trio.retry"])
+def test_service_and_retry_names_say_their_public_module(name: str) -> None:
+    module = importlib.import_module(name)
+    for symbol in module.__all__:
+        where = getattr(module, symbol).__module__
+        assert not any(part.startswith("_") for part in where.split(".")), (symbol, where)
+        assert getattr(importlib.import_module(where), symbol) is getattr(module, symbol)
+        if symbol in restate_trio.__all__:
+            assert getattr(restate_trio, symbol) is getattr(module, symbol)
+
+
+def test_public_docstrings_name_no_private_module() -> None:
+    for name in ("restate_trio.service", "restate_trio.retry", "restate_trio.errors"):
+        module = importlib.import_module(name)
+        docs = [inspect.getdoc(module)]
+        for symbol in module.__all__:
+            obj = getattr(module, symbol)
+            docs.append(inspect.getdoc(obj))
+            if inspect.isclass(obj):
+                docs += [inspect.getdoc(member) for _, member in inspect.getmembers(obj)]
+        for doc in filter(None, docs):
+            assert "restate_trio._" not in doc, (name, doc[:80])
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

@@ -29,10 +29,10 @@ from .._service.targets import Target, target_of
 from ..codecs import PayloadCodec
 from ..context import Request
 from ..errors import TerminalError
+from ..retry import RetryPolicy
 from .futures import CallFutureImpl, DurableFutureImpl, SendHandleImpl
 from .invocation import Attempt, RunSpec, decode
 from .random import DurableRandom
-from .run import RetryPolicy
 
 T = TypeVar("T")
 

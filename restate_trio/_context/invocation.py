@@ -43,7 +43,8 @@ from .._protocol.types import (
 from .._service.definitions import HandlerDefinition
 from ..codecs import DEFAULT_CODEC, CodecError, PayloadCodec
 from ..errors import TerminalError
-from .run import IN_RUN, RetryPolicy, invoke_closure
+from ..retry import RetryPolicy
+from .run import IN_RUN, invoke_closure
 
 logger = logging.getLogger("restate_trio")
 

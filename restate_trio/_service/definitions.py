@@ -6,7 +6,9 @@ a definition that exists can always be registered. Invalid definitions raise
 :class:`ServiceDefinitionError`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: the public classes of this module say they live
+# in restate_trio.service (their __module__), and typing.get_type_hints() resolves string
+# annotations there, where these modules' names are not.
 
 import dataclasses
 import enum
@@ -16,10 +18,13 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Final, Literal
+from typing import Final, Unpack
 
-from ..codecs import DEFAULT_CODEC, PayloadCodec
+from ..codecs import PayloadCodec
 from ..codecs._typed import accepts_none as type_accepts_none
+from ..errors import ServiceDefinitionError
+from .codec_choice import Codecs, resolve_codecs
+from .options import WORKFLOW_RETENTION, HandlerOptions, ManifestOptions, check_optional
 
 __all__ = [
     "HandlerCallable",
@@ -28,21 +33,10 @@ __all__ = [
     "ServiceDefinition",
     "ServiceDefinitionError",
     "ServiceKind",
-    "UNSET",
-    "Unset",
     "type_accepts_none",
     "validate_handler_name",
     "validate_service_name",
 ]
-
-
-class ServiceDefinitionError(ValueError):
-    """A class could not be turned into a service, or a service definition is invalid.
-
-    Raised by :func:`restate_trio.reflect`, :func:`restate_trio.service_name` and
-    :meth:`ServiceDefinition.configure_handler`; messages start with ``Service.handler:`` (or
-    ``Service:``) to say where the problem is.
-    """
 
 
 class ServiceKind(enum.Enum):
@@ -61,14 +55,6 @@ class HandlerKind(enum.Enum):
     WORKFLOW = "WORKFLOW"
 
 
-class Unset(enum.Enum):
-    """Marker for "argument not given" where ``None`` is a meaningful value."""
-
-    UNSET = "UNSET"
-
-
-UNSET: Final = Unset.UNSET
-
 # The bound handler: called with the context object and, if the handler takes one, the decoded
 # input. Typed loosely on purpose: reflection checked the real signature.
 HandlerCallable = Callable[..., Awaitable[object]]
@@ -84,13 +70,6 @@ _ALLOWED_HANDLER_KINDS: Final[Mapping[ServiceKind, tuple[HandlerKind | None, ...
     ServiceKind.VIRTUAL_OBJECT: (HandlerKind.EXCLUSIVE, HandlerKind.SHARED),
     ServiceKind.WORKFLOW: (HandlerKind.WORKFLOW, HandlerKind.SHARED),
 }
-
-_DURATION_OPTIONS: Final = (
-    "inactivity_timeout",
-    "abort_timeout",
-    "idempotency_retention",
-    "journal_retention",
-)
 
 
 def validate_service_name(name: object) -> str:
@@ -133,77 +112,13 @@ def validate_handler_name(name: object) -> str:
     return name
 
 
-def _check_metadata(label: str, metadata: object) -> None:
-    if not isinstance(metadata, Mapping):
-        raise ServiceDefinitionError(
-            f"{label}: metadata must be a mapping of str to str, got {type(metadata).__name__}"
-        )
-    for key, value in typing.cast("Mapping[object, object]", metadata).items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise ServiceDefinitionError(
-                f"{label}: metadata must map str to str, got {key!r}: {value!r}"
-            )
-
-
-def _check_duration(label: str, option: str, value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, timedelta):
-        raise ServiceDefinitionError(
-            f"{label}: {option} must be a datetime.timedelta, got {type(value).__name__}: {value!r}"
-        )
-    if value < timedelta(0):
-        raise ServiceDefinitionError(f"{label}: {option} must not be negative, got {value}")
-
-
-def _check_optional(label: str, option: str, value: object, tp: type) -> None:
-    if value is not None and not isinstance(value, tp):
-        raise ServiceDefinitionError(
-            f"{label}: {option} must be a {tp.__name__} or None, got {type(value).__name__}: "
-            f"{value!r}"
-        )
-
-
 @dataclass(frozen=True)
-class InvocationRetryPolicy:
-    """How Restate retries failed attempts of an invocation (service or handler option).
-
-    Unset fields keep the server's defaults (1.7: initial 500 ms, factor 2, max interval 1 min,
-    70 attempts, then pause). ``max_attempts`` counts the first attempt; ``on_max_attempts``
-    decides what happens then: ``"pause"`` (resume it from the UI/CLI) or ``"kill"``.
-
-    Example::
-
-        from datetime import timedelta
-        import restate_trio as restate
-
-        policy = restate.InvocationRetryPolicy(
-            initial_interval=timedelta(seconds=1), max_attempts=10, on_max_attempts="kill"
-        )
-    """
-
-    initial_interval: timedelta | None = None
-    exponentiation_factor: float | None = None
-    max_interval: timedelta | None = None
-    max_attempts: int | None = None
-    on_max_attempts: Literal["pause", "kill"] | None = None
-
-    def __post_init__(self) -> None:
-        for option in ("initial_interval", "max_interval"):
-            _check_duration("retry_policy", option, getattr(self, option))
-        if self.exponentiation_factor is not None and self.exponentiation_factor < 1.0:
-            raise ServiceDefinitionError("retry_policy: exponentiation_factor must be >= 1")
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ServiceDefinitionError("retry_policy: max_attempts must be at least 1")
-        if self.on_max_attempts not in (None, "pause", "kill"):
-            raise ServiceDefinitionError("retry_policy: on_max_attempts is 'pause' or 'kill'")
-
-
-@dataclass(frozen=True)
-class HandlerDefinition:
+class HandlerDefinition(ManifestOptions):
     """One handler of a service.
 
     ``None`` options are not set: the service's value, or else the server's default, applies.
+    The manifest options (``documentation``, ``metadata``, the timeouts and retentions,
+    ``enable_lazy_state``, ``ingress_private``, ``retry_policy``) are keyword-only.
     """
 
     name: str
@@ -214,59 +129,57 @@ class HandlerDefinition:
     input_type: object
     # The return annotation; ``None`` (the type) means the handler returns nothing.
     output_type: object
-    # Codecs set on this handler (None: inherited, nearest wins: handler → service →
-    # endpoint → JSON). ``codec`` is the handler's default, for its input and output and for
-    # the operations it performs (state, runs, awakeables…); the two others override one
-    # direction. :meth:`ServiceDefinition.with_default_codec` fills the inherited ones.
+    # Codecs set on this handler (None: inherited). ``codec`` is the handler's default, for its
+    # input and output and for the operations it performs (state, runs, awakeables…); the two
+    # others override one direction.
     input_codec: PayloadCodec | None = None
     output_codec: PayloadCodec | None = None
     codec: PayloadCodec | None = None
+    # The codec of the service holding this handler (or, once bound, of the endpoint), which
+    # applies where the handler sets none; the ServiceDefinition keeps it equal to its own.
+    inherited_codec: PayloadCodec | None = None
     # The input content types the handler accepts (e.g. ``"text/*"``, ``"*/*"``); by default
     # its input codec's content type.
     accept: str | None = None
-    documentation: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict[str, str])
-    # Manifest options (None = not set, the server's default applies).
-    inactivity_timeout: timedelta | None = None
-    abort_timeout: timedelta | None = None
-    idempotency_retention: timedelta | None = None
-    journal_retention: timedelta | None = None
-    workflow_retention: timedelta | None = None
-    enable_lazy_state: bool | None = None
-    ingress_private: bool | None = None
-    retry_policy: InvocationRetryPolicy | None = None
+    # A workflow's run handler only: how long the workflow's result is kept.
+    workflow_retention: timedelta | None = field(default=None, metadata=WORKFLOW_RETENTION)
 
     def __post_init__(self) -> None:
         validate_handler_name(self.name)
         label = self.name
         if self.kind is not None and not isinstance(self.kind, HandlerKind):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ServiceDefinitionError(f"{label}: kind must be a HandlerKind or None")
-        _check_optional(label, "documentation", self.documentation, str)
-        _check_optional(label, "accept", self.accept, str)
+        check_optional(label, "accept", self.accept, str)
         if self.accept is not None and "/" not in self.accept:
             raise ServiceDefinitionError(
                 f"{label}: accept must be content types such as 'text/*', got {self.accept!r}"
             )
-        _check_metadata(label, self.metadata)
-        for option in (*_DURATION_OPTIONS, "workflow_retention"):
-            _check_duration(label, option, getattr(self, option))
-        _check_optional(label, "enable_lazy_state", self.enable_lazy_state, bool)
-        _check_optional(label, "ingress_private", self.ingress_private, bool)
-        # Detach from the caller's mapping: the definition is immutable.
-        object.__setattr__(self, "metadata", types.MappingProxyType(dict(self.metadata)))
+        self._check_options(label)
+
+    @property
+    def codecs(self) -> Codecs:
+        """The codecs in effect: the nearest declared wins (handler, service, endpoint, JSON)."""
+        return resolve_codecs(
+            handler=self.codec,
+            handler_input=self.input_codec,
+            handler_output=self.output_codec,
+            service=self.inherited_codec,
+        )
 
     @property
     def effective_codec(self) -> PayloadCodec:
         """The codec of this handler's operations (state, runs, awakeables, promises…)."""
-        return self.codec or DEFAULT_CODEC
+        return self.codecs.codec
 
     @property
     def effective_input_codec(self) -> PayloadCodec:
-        return self.input_codec or self.effective_codec
+        """The codec of this handler's input."""
+        return self.codecs.input
 
     @property
     def effective_output_codec(self) -> PayloadCodec:
-        return self.output_codec or self.effective_codec
+        """The codec of this handler's output."""
+        return self.codecs.output
 
     @property
     def has_output(self) -> bool:
@@ -283,25 +196,18 @@ class HandlerDefinition:
 
 
 @dataclass(frozen=True)
-class ServiceDefinition:
+class ServiceDefinition(ManifestOptions):
     """A service: its name, kind and handlers, ready to bind to an endpoint.
 
     Build one with :func:`restate_trio.reflect`; adjust single handlers with
-    :meth:`configure_handler`. ``handlers`` keeps the handlers in definition order.
+    :meth:`configure_handler`. ``handlers`` keeps the handlers in definition order. The manifest
+    options (``documentation``, ``metadata``, the timeouts and retentions, ``enable_lazy_state``,
+    ``ingress_private``, ``retry_policy``) are keyword-only.
     """
 
     name: str
     kind: ServiceKind
     handlers: Mapping[str, HandlerDefinition]
-    documentation: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict[str, str])
-    inactivity_timeout: timedelta | None = None
-    abort_timeout: timedelta | None = None
-    idempotency_retention: timedelta | None = None
-    journal_retention: timedelta | None = None
-    enable_lazy_state: bool | None = None
-    ingress_private: bool | None = None
-    retry_policy: InvocationRetryPolicy | None = None
     # The service's default codec (None: the endpoint's, else JSON); handlers inherit it.
     codec: PayloadCodec | None = None
 
@@ -310,17 +216,13 @@ class ServiceDefinition:
         label = self.name
         if not isinstance(self.kind, ServiceKind):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ServiceDefinitionError(f"{label}: kind must be a ServiceKind")
-        _check_optional(label, "documentation", self.documentation, str)
-        _check_metadata(label, self.metadata)
-        for option in _DURATION_OPTIONS:
-            _check_duration(label, option, getattr(self, option))
-        _check_optional(label, "enable_lazy_state", self.enable_lazy_state, bool)
-        _check_optional(label, "ingress_private", self.ingress_private, bool)
+        self._check_options(label)
         if self.kind is ServiceKind.SERVICE and self.enable_lazy_state is not None:
             raise ServiceDefinitionError(
                 f"{label}: enable_lazy_state can be set only on virtual objects and workflows "
                 "(plain services have no state)"
             )
+        handlers: dict[str, HandlerDefinition] = {}
         for key, handler in self.handlers.items():
             if not isinstance(handler, HandlerDefinition):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise ServiceDefinitionError(
@@ -331,16 +233,18 @@ class ServiceDefinition:
                     f"{label}.{key}: handler registered under {key!r} but named {handler.name!r}"
                 )
             self._check_handler(handler)
+            if handler.inherited_codec is not self.codec:
+                handler = dataclasses.replace(handler, inherited_codec=self.codec)
+            handlers[key] = handler
         if self.kind is ServiceKind.WORKFLOW:
-            runs = [h.name for h in self.handlers.values() if h.kind is HandlerKind.WORKFLOW]
+            runs = [h.name for h in handlers.values() if h.kind is HandlerKind.WORKFLOW]
             if len(runs) != 1:
                 raise ServiceDefinitionError(
                     f"{label}: a workflow must have exactly one WORKFLOW handler (the one taking "
                     f"restate.WorkflowContext), found {len(runs)}"
                     + (f": {', '.join(runs)}" if runs else "")
                 )
-        object.__setattr__(self, "handlers", types.MappingProxyType(dict(self.handlers)))
-        object.__setattr__(self, "metadata", types.MappingProxyType(dict(self.metadata)))
+        object.__setattr__(self, "handlers", types.MappingProxyType(handlers))
 
     def _check_handler(self, handler: HandlerDefinition) -> None:
         label = f"{self.name}.{handler.name}"
@@ -382,43 +286,28 @@ class ServiceDefinition:
                 f"{self.name}: handler not found: {name} (handlers: {known})"
             ) from None
 
-    def with_default_codec(self, default: PayloadCodec) -> ServiceDefinition:
+    def with_default_codec(self, default: PayloadCodec) -> "ServiceDefinition":
         """A copy whose handlers resolve codecs to ``default`` where nothing nearer is set."""
-        service_codec = self.codec or default
-        handlers = {
-            key: h if h.codec is not None else dataclasses.replace(h, codec=service_codec)
-            for key, h in self.handlers.items()
-        }
-        return dataclasses.replace(self, codec=service_codec, handlers=handlers)
+        codec = resolve_codecs(service=self.codec, endpoint=default).codec
+        return self if codec is self.codec else dataclasses.replace(self, codec=codec)
 
     def configure_handler(
-        self,
-        name: str,
-        *,
-        documentation: str | Unset | None = UNSET,
-        metadata: Mapping[str, str] | Unset = UNSET,
-        inactivity_timeout: timedelta | Unset | None = UNSET,
-        abort_timeout: timedelta | Unset | None = UNSET,
-        idempotency_retention: timedelta | Unset | None = UNSET,
-        journal_retention: timedelta | Unset | None = UNSET,
-        workflow_retention: timedelta | Unset | None = UNSET,
-        enable_lazy_state: bool | Unset | None = UNSET,
-        ingress_private: bool | Unset | None = UNSET,
-        codec: PayloadCodec | Unset | None = UNSET,
-        input_codec: PayloadCodec | Unset | None = UNSET,
-        output_codec: PayloadCodec | Unset | None = UNSET,
-        accept: str | Unset | None = UNSET,
-        retry_policy: InvocationRetryPolicy | Unset | None = UNSET,
-    ) -> ServiceDefinition:
+        self, name: str, /, **options: Unpack[HandlerOptions]
+    ) -> "ServiceDefinition":
         """A copy of this definition with the options of handler ``name`` replaced.
 
-        Options not given keep their value; ``None`` unsets an option (the service's value, or
-        the server's default, applies again). ``codec`` is the handler's default codec (input,
-        output and its operations); ``input_codec`` / ``output_codec`` override one direction;
-        ``accept`` sets the input content types the handler accepts (wildcards allowed).
-        ``workflow_retention`` is accepted only on a workflow's WORKFLOW
-        handler, ``idempotency_retention`` on every handler but that one, and
-        ``enable_lazy_state`` only on virtual objects and workflows.
+        The options are those of :class:`~restate_trio.service.HandlerOptions`: the service
+        options of :func:`~restate_trio.reflect` (``documentation``, ``metadata``,
+        ``inactivity_timeout``, ``abort_timeout``, ``journal_retention``,
+        ``idempotency_retention``, ``workflow_retention``, ``enable_lazy_state``,
+        ``ingress_private``, ``retry_policy``, ``codec``) and ``input_codec``, ``output_codec``,
+        ``accept``. Options not given keep their value; ``None`` unsets an option (the service's
+        value, or the server's default, applies again). ``codec`` is the handler's default codec
+        (input, output and its operations); ``input_codec`` / ``output_codec`` override one
+        direction; ``accept`` sets the input content types the handler accepts (wildcards
+        allowed). ``workflow_retention`` is accepted only on a workflow's WORKFLOW handler,
+        ``idempotency_retention`` on every handler but that one, and ``enable_lazy_state`` only
+        on virtual objects and workflows.
 
         Example::
 
@@ -439,28 +328,17 @@ class ServiceDefinition:
         Raises :class:`ServiceDefinitionError` (``handler not found: …``) for an unknown name.
         """
         handler = self.handler(name)
-        changes: dict[str, object] = {
-            "documentation": documentation,
-            "metadata": metadata,
-            "inactivity_timeout": inactivity_timeout,
-            "abort_timeout": abort_timeout,
-            "idempotency_retention": idempotency_retention,
-            "journal_retention": journal_retention,
-            "workflow_retention": workflow_retention,
-            "enable_lazy_state": enable_lazy_state,
-            "ingress_private": ingress_private,
-            "codec": codec,
-            "input_codec": input_codec,
-            "output_codec": output_codec,
-            "accept": accept,
-            "retry_policy": retry_policy,
-        }
-        given = {key: value for key, value in changes.items() if value is not UNSET}
-        if "metadata" in given and given["metadata"] is None:
-            given["metadata"] = {}
+        unknown = set(options) - HandlerOptions.__optional_keys__
+        if unknown:
+            raise TypeError(
+                f"configure_handler() got unknown options: {', '.join(sorted(unknown))}"
+            )
+        changes: dict[str, object] = dict(options)
+        if "metadata" in changes and changes["metadata"] is None:
+            changes["metadata"] = {}
         try:
             new_handler = dataclasses.replace(
-                handler, **typing.cast("dict[str, typing.Any]", given)
+                handler, **typing.cast("dict[str, typing.Any]", changes)
             )
         except ServiceDefinitionError as exc:
             # Handler-level checks only know the handler's name: add the service's.

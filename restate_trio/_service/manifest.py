@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Literal, cast
 
 import orjson
 
 from ..codecs._typed import refs_are_local
-from .definitions import HandlerDefinition, HandlerKind, ServiceDefinition, ServiceDefinitionError
+from ..errors import ServiceDefinitionError
+from .definitions import HandlerDefinition, ServiceDefinition
+from .options import manifest_options
 
 if TYPE_CHECKING:
     from ..codecs import PayloadCodec
@@ -62,19 +63,6 @@ MANIFEST_VERSIONS: Final = (1, 2, 3, 4)
 LATEST_MANIFEST_VERSION: Final = 4
 
 _MANIFEST_TYPE_RE: Final = re.compile(r"application/vnd\.restate\.endpointmanifest\.v(\d+)\+json")
-_MS: Final = timedelta(milliseconds=1)
-
-# Options added by manifest v3 (server 1.4): manifest key per definition attribute.
-_V3_DURATIONS: Final = (
-    ("inactivity_timeout", "inactivityTimeout"),
-    ("abort_timeout", "abortTimeout"),
-    ("journal_retention", "journalRetention"),
-    ("idempotency_retention", "idempotencyRetention"),
-)
-_V3_FLAGS: Final = (
-    ("enable_lazy_state", "enableLazyState"),
-    ("ingress_private", "ingressPrivate"),
-)
 
 
 def manifest_content_type(version: int) -> str:
@@ -176,7 +164,7 @@ def serialize_manifest(manifest: Mapping[str, object]) -> bytes:
 
 def _service(service: ServiceDefinition, version: int) -> dict[str, object]:
     out: dict[str, object] = {"name": service.name, "ty": service.kind.value}
-    _add_common(out, service, service.name, version)
+    _add_options(out, service, service.name, version)
     previews = preview_serdes(service)
     if previews and version >= 2:  # metadata exists since manifest v2
         out["metadata"] = {**previews, **service.metadata}
@@ -193,49 +181,25 @@ def _handler(
         out["ty"] = handler.kind.value
     out["input"] = _input(handler)
     out["output"] = _output(handler)
-    _add_common(out, handler, label, version)
-    if handler.workflow_retention is not None:
-        if handler.kind is not HandlerKind.WORKFLOW:  # pragma: no cover - definitions check it
-            raise ServiceDefinitionError(f"{label}: workflow_retention on a non-WORKFLOW handler")
-        _require(label, "workflow_retention", 3, version)
-        out["workflowCompletionRetention"] = handler.workflow_retention // _MS
+    _add_options(out, handler, label, version)
     return out
 
 
-def _add_common(
+def _add_options(
     out: dict[str, object],
     definition: ServiceDefinition | HandlerDefinition,
     label: str,
     version: int,
 ) -> None:
-    if definition.documentation is not None and version >= 2:
-        out["documentation"] = definition.documentation
-    if definition.metadata:
-        _require(label, "metadata", 2, version)
-        out["metadata"] = dict(definition.metadata)
-    for attribute, key in _V3_DURATIONS:
-        value: timedelta | None = getattr(definition, attribute)
-        if value is not None:
-            _require(label, attribute, 3, version)
-            out[key] = value // _MS
-    for attribute, key in _V3_FLAGS:
-        flag: bool | None = getattr(definition, attribute)
-        if flag is not None:
-            _require(label, attribute, 3, version)
-            out[key] = flag
-    policy = definition.retry_policy
-    if policy is not None:
-        _require(label, "retry_policy", 4, version)
-        if policy.initial_interval is not None:
-            out["retryPolicyInitialInterval"] = policy.initial_interval // _MS
-        if policy.max_interval is not None:
-            out["retryPolicyMaxInterval"] = policy.max_interval // _MS
-        if policy.max_attempts is not None:
-            out["retryPolicyMaxAttempts"] = policy.max_attempts
-        if policy.exponentiation_factor is not None:
-            out["retryPolicyExponentiationFactor"] = policy.exponentiation_factor
-        if policy.on_max_attempts is not None:
-            out["retryPolicyOnMaxAttempts"] = policy.on_max_attempts.upper()
+    # Every option is written as its declaration says (restate_trio._service.options).
+    for option, spec, value in manifest_options(definition):
+        if not spec.is_set(value):
+            continue
+        if version < spec.since:
+            if spec.dropped_before_since:
+                continue
+            _require(label, option, spec.since, version)
+        out.update(spec.write(spec.key, value))
 
 
 def _require(label: str, option: str, needed: int, version: int) -> None:

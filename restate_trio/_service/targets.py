@@ -10,16 +10,14 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import types
 import typing
 from dataclasses import dataclass
 
 from ..codecs import DEFAULT_CODEC, PayloadCodec
-from .definitions import ServiceDefinitionError
-from .reflect import (
-    _declared_service_name,  # pyright: ignore[reportPrivateUsage]
-    declared_handler_options,
-    declared_service_codec,
-)
+from .codec_choice import resolve_codecs
+from .declarations import declared_handler, declared_service_codec, declared_service_name
+from .signature import NotAHandler, parse_handler
 
 
 @dataclass(frozen=True)
@@ -51,45 +49,36 @@ def target_of(method: object) -> Target:
 
 
 @functools.lru_cache(maxsize=1024)
-def _target(func: typing.Callable[..., object], cls: type | None) -> Target:
+def _target(func: types.FunctionType, cls: type | None) -> Target:
     qualname = func.__qualname__
     parts = qualname.split(".")
     if len(parts) < 2:
         raise TypeError(f"{qualname} is not a method of a service class")
     if cls is None:
         cls = _owner_class(func)
-    service = (_declared_service_name(cls) if cls is not None else None) or parts[-2]
+    service = (declared_service_name(cls) if cls is not None else None) or parts[-2]
+    # The same parser and codec rule as the callee's reflect(): both ends agree on the types and
+    # codecs. The callee's endpoint codec is not known here (JSON stands in for it), nor are
+    # options given to reflect() / configure_handler() on the callee's side.
     try:
-        hints = typing.get_type_hints(func)
-    except Exception as exc:
-        raise ServiceDefinitionError(f"{qualname}: cannot resolve its annotations ({exc})") from exc
-    params = [
-        p
-        for p in inspect.signature(func).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    # (self, ctx) or (self, ctx, input)
-    if len(params) not in (2, 3):
-        raise ServiceDefinitionError(
-            f"{qualname}: a handler takes (self, ctx) or (self, ctx, input)"
-        )
-    has_input = len(params) == 3
-    input_type = hints.get(params[2].name, object) if has_input else None
-    output_type = hints.get("return", None)
-    if output_type is type(None):
-        output_type = None
-    # The callee's codecs, as declared on its class (the same ones reflect() reads).
-    options = declared_handler_options(cls, func)
-    default = options.codec or (declared_service_codec(cls) if cls is not None else None)
-    default = default or DEFAULT_CODEC
+        signature = parse_handler(func, qualname)
+    except NotAHandler as reason:
+        raise TypeError(f"{qualname} is not a handler ({reason})") from None
+    declared = declared_handler(cls, func)
+    codecs = resolve_codecs(
+        handler=declared.codec,
+        handler_input=declared.input_codec,
+        handler_output=declared.output_codec,
+        service=declared_service_codec(cls),
+    )
     return Target(
         service,
         func.__name__,
-        has_input,
-        input_type,
-        output_type,
-        options.input_codec or default,
-        options.output_codec or default,
+        signature.has_input,
+        signature.input_type,
+        signature.output_type,
+        codecs.input,
+        codecs.output,
     )
 
 

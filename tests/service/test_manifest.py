@@ -670,7 +670,7 @@ def test_invocation_retry_policy_on_service_and_handler() -> None:
 
     policy = InvocationRetryPolicy(
         initial_interval=timedelta(milliseconds=250),
-        exponentiation_factor=1.5,
+        factor=1.5,
         max_interval=timedelta(seconds=10),
         max_attempts=7,
         on_max_attempts="kill",
