@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .replay import Mismatch
+
 JOURNAL_MISMATCH = 570
 PROTOCOL_VIOLATION = 571
 UNSUPPORTED_FEATURE = 573
@@ -23,9 +28,16 @@ class ProtocolError(AttemptClosed):
 
 
 class JournalMismatch(ProtocolError):
-    """Replayed journal and handler code disagree (the code changed between attempts)."""
+    """Replayed journal and handler code disagree (the code changed between attempts).
+
+    ``mismatch`` says where and how (see :mod:`restate_trio._protocol.replay`).
+    """
 
     code = JOURNAL_MISMATCH
+
+    def __init__(self, message: str, *, mismatch: Mismatch | None = None) -> None:
+        super().__init__(message)
+        self.mismatch = mismatch
 
 
 class ProtocolViolation(ProtocolError):

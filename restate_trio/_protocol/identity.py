@@ -10,8 +10,10 @@ The JWS is signed with EdDSA (Ed25519); its claims carry ``aud`` (the request pa
 deployment prefix), ``iat``, ``nbf`` and ``exp``. Public keys are written as ``publickeyv1_``
 followed by the base58btc encoding of the 32-byte raw Ed25519 public key.
 
-This module is sans-I/O: it only needs the standard library and ``cryptography``. The transport
-layer calls :meth:`IdentityVerifier.verify` and answers 401 when it raises :class:`IdentityError`.
+The JWS itself is parsed and verified by joserfc (algorithm pinned to EdDSA, strict base64url,
+signature, then the claims); the key format, the audience rule and the error wording are ours.
+This module is sans-I/O (joserfc and ``cryptography`` do no I/O). The transport layer calls
+:meth:`IdentityVerifier.verify` and answers 401 when it raises :class:`IdentityError`.
 
 :func:`generate_signing_key` and :func:`sign_jwt` are test support (unit tests, fuzzing, and the
 end-to-end harness that configures a real restate-server); the SDK itself never signs anything.
@@ -19,20 +21,31 @@ end-to-end harness that configures a real restate-server); the SDK itself never 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
-import re
 import time
 from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from joserfc import jws, jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidPayloadError,
+    JoseError,
+    MissingAlgorithmError,
+    MissingClaimError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwa import JWSAlgModel
+from joserfc.jwk import OKPKey
+from joserfc.jws import JWSRegistry
+from joserfc.jwt import JWTClaimsRegistry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -67,8 +80,8 @@ SCHEME_V1 = "v1"
 SCHEME_UNSIGNED = "unsigned"
 
 _ED25519_PUBLIC_KEY_LEN = 32
-_ED25519_SIGNATURE_LEN = 64
-_REQUIRED_CLAIMS = ("aud", "exp", "iat", "nbf")
+#: The only JWS algorithm accepted (Ed25519 signatures, what restate-server produces).
+_ALGORITHM = "EdDSA"
 
 
 class IdentityKeyError(ValueError):
@@ -176,49 +189,44 @@ def normalize_audience(path: str) -> str:
     return path
 
 
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+class _RestateClaims(JWTClaimsRegistry):
+    """The claim checks Restate's tokens need, on top of joserfc's.
+
+    ``exp`` and ``nbf`` are checked by joserfc with zero leeway: restate-server already builds the
+    clock-skew allowance into the token (``nbf = iat - 60``, ``exp = iat + 60``). ``iat`` must be
+    present and numeric but is not compared with our clock: joserfc would reject an ``iat`` one
+    second in our future, which is exactly the skew the ``nbf`` allowance exists to absorb.
+    """
+
+    def validate_iat(self, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise InvalidClaimError("iat", "Claim 'iat' must be a NumericDate value")
 
 
-def _b64url_decode(part: str, what: str) -> bytes:
-    """Strict unpadded base64url decoding of one JWS segment (canonical encodings only)."""
-    error = IdentityError(f"invalid JWT: {what} is not unpadded base64url")
-    if _B64URL_RE.fullmatch(part) is None or len(part) % 4 == 1:
-        raise error
-    try:
-        data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
-        raise error from None
-    # Reject non-zero padding bits, so every byte string has exactly one accepted encoding.
-    if _b64url_encode(data) != part:
-        raise error
-    return data
+def _finite(value: float) -> bool:
+    # An int is always finite (math.isfinite overflows on a huge one); json.loads accepts NaN.
+    return isinstance(value, int) or math.isfinite(value)
 
 
-def _b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+class _EdDSARegistry(JWSRegistry):
+    """joserfc's JWS registry, accepting the ``EdDSA`` algorithm only.
+
+    An ``alg`` of "none", an HMAC or any other algorithm is refused before any key is tried,
+    whatever the token says. joserfc warns on every use of ``EdDSA``, which RFC 9864
+    deprecates in favour of the fully-specified ``Ed25519``; restate-server signs with ``EdDSA``
+    and our keys are Ed25519 by construction (:func:`parse_public_key`), so that warning would fire
+    on every request and name nothing a user could change.
+    """
+
+    def get_alg(self, name: str) -> JWSAlgModel:
+        if name != _ALGORITHM:
+            raise UnsupportedAlgorithmError(f"Algorithm of {name!r} is not allowed")
+        return self.algorithms[name]
 
 
-def _json_object(raw: bytes, what: str) -> dict[str, object]:
-    try:
-        value: object = json.loads(raw)
-    except (ValueError, RecursionError):  # ValueError covers UnicodeDecodeError
-        raise IdentityError(f"invalid JWT: {what} is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise IdentityError(f"invalid JWT: {what} is not a JSON object")
-    result: dict[str, object] = {}
-    for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
-        result[str(key)] = item  # pyright: ignore[reportUnknownArgumentType]
-    return result
-
-
-def _numeric_claim(claims: Mapping[str, object], name: str) -> int | float:
-    value = claims[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise IdentityError(f"invalid JWT: claim {name!r} must be a number")
-    # json.loads accepts NaN and Infinity; ints are compared exactly, whatever their size.
-    if isinstance(value, float) and not math.isfinite(value):
-        raise IdentityError(f"invalid JWT: claim {name!r} must be a finite number")
-    return value
+# Header parameters joserfc does not know are ignored, as RFC 7515 asks (unless listed in
+# ``crit``) and as Restate's own verifiers do, so a server that adds one does not lock us out.
+_REGISTRY = _EdDSARegistry(algorithms=[_ALGORITHM], strict_check_header=False)
 
 
 class IdentityVerifier:
@@ -233,7 +241,7 @@ class IdentityVerifier:
     def __init__(self, keys: Sequence[str] = ()) -> None:
         if isinstance(keys, str):
             raise TypeError("identity keys must be a sequence of strings, not a single string")
-        self._keys: tuple[Ed25519PublicKey, ...] = tuple(parse_public_key(k) for k in keys)
+        self._keys: tuple[OKPKey, ...] = tuple(OKPKey.import_key(parse_public_key(k)) for k in keys)
 
     @property
     def enabled(self) -> bool:
@@ -262,64 +270,56 @@ class IdentityVerifier:
         token = headers.get(JWT_HEADER)
         if token is None:
             raise IdentityError(f"missing {JWT_HEADER} header")
-        self._verify_jwt(token, normalize_audience(path), time.time() if now is None else now)
+        audience = normalize_audience(path)
+        try:
+            claims = self._decode(token)
+            # joserfc's clock is whole seconds. Flooring is exact for the integer claims Restate
+            # sends: exp <= now and nbf > now give the same answers with floor(now).
+            _RestateClaims(
+                now=math.floor(time.time() if now is None else now),
+                aud={"essential": True, "value": audience},
+                exp={"essential": True},
+                iat={"essential": True},
+                nbf={"essential": True},
+            ).validate(claims)
+        except JoseError as exc:
+            raise IdentityError(_describe(exc, audience)) from None
+        except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+            # Fail closed on what joserfc does not wrap: a header that is a JSON string, or a
+            # ``crit`` that is not a list of strings, reaches it as a TypeError before any
+            # signature check; a deeply nested payload raises RecursionError.
+            raise IdentityError(f"invalid JWT: malformed token ({type(exc).__name__})") from None
 
-    def _verify_jwt(self, token: str, audience: str, now: float) -> None:
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise IdentityError(f"invalid JWT: expected 3 dot-separated parts, got {len(parts)}")
-        header_part, claims_part, signature_part = parts
-
-        header_raw = _b64url_decode(header_part, "header")
-        claims_raw = _b64url_decode(claims_part, "claims")
-        signature = _b64url_decode(signature_part, "signature")
-
-        header = _json_object(header_raw, "header")
-        alg = header.get("alg")
-        if alg != "EdDSA":
-            raise IdentityError(f"invalid JWT: algorithm must be 'EdDSA', got {alg!r}")
-
-        if len(signature) != _ED25519_SIGNATURE_LEN:
-            raise IdentityError(
-                f"invalid JWT: signature is {len(signature)} bytes, expected "
-                f"{_ED25519_SIGNATURE_LEN}"
-            )
-        # Both parts passed the base64url check above, so they are pure ASCII.
-        signing_input = f"{header_part}.{claims_part}".encode("ascii")
-        if not any(_signature_ok(key, signature, signing_input) for key in self._keys):
-            raise IdentityError("invalid JWT: signature does not match any configured key")
-
-        claims = _json_object(claims_raw, "claims")
-        for name in _REQUIRED_CLAIMS:
-            if name not in claims:
-                raise IdentityError(f"invalid JWT: missing required claim {name!r}")
-        exp = _numeric_claim(claims, "exp")
-        nbf = _numeric_claim(claims, "nbf")
-        _numeric_claim(claims, "iat")
-        if exp < now:
-            raise IdentityError("invalid JWT: token has expired")
-        if nbf > now:
-            raise IdentityError("invalid JWT: token is not yet valid")
-
-        aud = claims["aud"]
-        if isinstance(aud, str):
-            candidates: list[object] = [aud]
-        elif isinstance(aud, list):
-            candidates = list(aud)  # pyright: ignore[reportUnknownArgumentType]
-        else:
-            raise IdentityError("invalid JWT: claim 'aud' must be a string or list of strings")
-        if audience not in candidates:
-            raise IdentityError(
-                f"invalid JWT: audience {aud!r} does not match request path {audience!r}"
-            )
+    def _decode(self, token: str) -> dict[str, object]:
+        # Every key is tried; ``kid`` is not used to pick one (Restate's verifiers don't either).
+        for key in self._keys:
+            try:
+                decoded = jwt.decode(token, key, registry=_REGISTRY)
+            except BadSignatureError:
+                continue
+            return dict(decoded.claims)
+        raise BadSignatureError
 
 
-def _signature_ok(key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
-    try:
-        key.verify(signature, data)
-    except InvalidSignature:
-        return False
-    return True
+def _describe(exc: JoseError, audience: str) -> str:
+    """A 401 reason for a joserfc error (our wording first, joserfc's detail after it)."""
+    if isinstance(exc, BadSignatureError):
+        return "invalid JWT: signature does not match any configured key"
+    if isinstance(exc, UnsupportedAlgorithmError | MissingAlgorithmError):
+        return f"invalid JWT: algorithm must be {_ALGORITHM!r} ({exc.description})"
+    if isinstance(exc, InvalidPayloadError):
+        return "invalid JWT: claims are not a JSON object"
+    if isinstance(exc, MissingClaimError):
+        names = ", ".join(repr(name) for name in exc.claim.split(","))
+        return f"invalid JWT: missing required claim {names}"
+    if isinstance(exc, ExpiredTokenError):
+        return "invalid JWT: token has expired"
+    if isinstance(exc, InvalidClaimError) and exc.claim == "aud":
+        return f"invalid JWT: audience does not match request path {audience!r} ({exc.description})"
+    if isinstance(exc, InvalidClaimError):
+        return f"invalid JWT: {exc.description}"
+    # DecodeError, ExceededSizeError, header errors: the token is not a well-formed compact JWS.
+    return f"invalid JWT: malformed token ({exc.description})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,9 +362,6 @@ def sign_jwt(private_pem: bytes, claims: Mapping[str, object], *, kid: str | Non
                 encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw
             )
         )
-    header = {"typ": "JWT", "alg": "EdDSA", "kid": kid}
-    header_part = _b64url_encode(json.dumps(header, separators=(",", ":")).encode())
-    claims_part = _b64url_encode(json.dumps(dict(claims), separators=(",", ":")).encode())
-    signing_input = f"{header_part}.{claims_part}"
-    signature = key.sign(signing_input.encode("ascii"))
-    return f"{signing_input}.{_b64url_encode(signature)}"
+    header = {"typ": "JWT", "alg": _ALGORITHM, "kid": kid}
+    payload = json.dumps(dict(claims), separators=(",", ":")).encode()
+    return jws.serialize_compact(header, payload, OKPKey.import_key(key), registry=_REGISTRY)

@@ -8,6 +8,9 @@ or a :class:`NotificationId` to await through :meth:`StateMachine.do_progress`.
 
 Lifecycle: WAITING_START → (bootstrap: Start + ``known_entries`` journal entries) → REPLAYING
 while recorded commands remain → PROCESSING → CLOSED (after End, an error, or a suspension).
+
+How a replayed command is compared with the journal, and how a divergence is reported, is in
+:mod:`.replay`; which protocol versions exist is in :mod:`.versions`.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import base64
 import enum
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from google.protobuf.message import Message
 
-from . import messages as m
+from . import messages as m, replay
 from .errors import (
     AttemptClosed,
     JournalMismatch,
@@ -55,9 +59,7 @@ from .types import (
     Void,
     WorkflowTarget,
 )
-
-MIN_PROTOCOL_VERSION = 5
-MAX_PROTOCOL_VERSION = 7
+from .versions import is_supported
 
 
 class Phase(enum.Enum):
@@ -85,10 +87,6 @@ class EagerValue:
     """A state read answered from local state: ``None`` means the key is absent."""
 
     value: bytes | None
-
-
-# A replay comparison: (new type, new command, recorded type, recorded command) → equal?
-_Comparer = Callable[[int, Message, int, Message], bool]
 
 
 def _notification_id(msg: Message) -> NotificationId | None:
@@ -123,7 +121,7 @@ class StateMachine:
     """One invocation attempt, speaking service protocol ``version`` (5, 6 or 7)."""
 
     def __init__(self, version: int, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
-        if not MIN_PROTOCOL_VERSION <= version <= MAX_PROTOCOL_VERSION:
+        if not is_supported(version):
             raise ValueError(f"unsupported service protocol version {version}")
         self.version = version
         self.phase = Phase.WAITING_START
@@ -156,6 +154,8 @@ class StateMachine:
         self._proposals: dict[int, Result] = {}
         #: Set when the machine closed with an error: (code, message).
         self.failure: tuple[int, str] | None = None
+        #: Set when it closed with a journal mismatch: where and how the handler diverged.
+        self.mismatch: replay.Mismatch | None = None
 
     # ------------------------------------------------------------------ input side
 
@@ -328,7 +328,7 @@ class StateMachine:
             raise AttemptClosed("the journal has not been received yet")
 
     def _journal(
-        self, command: Message, compare: _Comparer | None = None, *, unstable: bool = False
+        self, command: Message, compare: replay.Comparer | None = None, *, unstable: bool = False
     ) -> Message:
         """Record ``command`` (processing) or match it against the journal (replaying).
 
@@ -336,8 +336,6 @@ class StateMachine:
         are not compared on replay. Returns the recorded command (replay) or ``command`` itself
         (processing).
         """
-        if unstable and compare is None:
-            compare = _compare_without_payload
         self._check_open()
         type_id = m.type_of(command)
         self.command_index += 1
@@ -346,15 +344,19 @@ class StateMachine:
             recorded_type, recorded = self._replay.popleft()
             if not self._replay:
                 self.phase = Phase.PROCESSING
-            if not (compare or _default_compare)(type_id, command, recorded_type, recorded):
-                self._fail(
-                    JournalMismatch(
-                        f"journal mismatch at command {self.command_index}: the handler "
-                        f"issued {_describe(type_id, command)}, but the journal recorded "
-                        f"{_describe(recorded_type, recorded)}"
+            if not replay.comparer(compare, unstable=unstable)(
+                type_id, command, recorded_type, recorded
+            ):
+                self._mismatch(
+                    replay.different_command(
+                        self.command_index,
+                        type_id,
+                        command,
+                        recorded_type,
+                        recorded,
+                        len(self._replay) + 1,
                     )
                 )
-                raise JournalMismatch("journal mismatch")
             return recorded
         self.phase = Phase.PROCESSING
         self._write(command)
@@ -372,7 +374,7 @@ class StateMachine:
         self._check_open()
         if self.command_index != -1 or not self._replay:
             raise ProtocolViolation("the input was already consumed")
-        recorded = self._journal(m.InputCommandMessage(), _same_type)
+        recorded = self._journal(m.InputCommandMessage(), replay.same_type)
         assert isinstance(recorded, m.InputCommandMessage)
         return InputInfo(
             headers=tuple(Header(h.key, h.value) for h in recorded.headers),
@@ -386,7 +388,7 @@ class StateMachine:
         if self.phase is Phase.REPLAYING and self._replay:
             recorded = self._journal(
                 m.GetLazyStateCommandMessage(key=key.encode(), result_completion_id=cid),
-                _compare_state_read,
+                replay.compare_state_read,
             )
             if isinstance(recorded, m.GetEagerStateCommandMessage):
                 return EagerValue(recorded.value.content if recorded.HasField("value") else None)
@@ -407,7 +409,8 @@ class StateMachine:
         cid = self._completion_id()
         if self.phase is Phase.REPLAYING and self._replay:
             recorded = self._journal(
-                m.GetLazyStateKeysCommandMessage(result_completion_id=cid), _compare_keys_read
+                m.GetLazyStateKeysCommandMessage(result_completion_id=cid),
+                replay.compare_keys_read,
             )
             if isinstance(recorded, m.GetEagerStateKeysCommandMessage):
                 return sorted(k.decode("utf-8", "replace") for k in recorded.value.keys)
@@ -734,13 +737,7 @@ class StateMachine:
         """Write EndMessage and close: the attempt completed."""
         self._check_open()
         if self._replay:
-            self._fail(
-                JournalMismatch(
-                    f"the handler finished, but the journal has {len(self._replay)} more "
-                    "recorded command(s): the code changed"
-                )
-            )
-            raise JournalMismatch("journal mismatch")
+            self._mismatch(replay.handler_ended(self.command_index + 1, self._replay))
         self._write(m.EndMessage())
         self.phase = Phase.CLOSED
 
@@ -772,13 +769,7 @@ class StateMachine:
                     self._seen[nid] = (len(self._seen), result)
                 continue
             if self._replay:
-                self._fail(
-                    JournalMismatch(
-                        "the handler awaits a result that the journal does not have, while "
-                        f"{len(self._replay)} recorded command(s) remain: an await was added"
-                    )
-                )
-                raise JournalMismatch("journal mismatch")
+                self._mismatch(replay.await_added(self.command_index + 1, self._replay))
             if self._executing and not self._executing.isdisjoint(leaves(tree)):
                 # A run closure of this attempt will complete part of the tree.
                 return Progress.WAIT_INPUT
@@ -849,7 +840,7 @@ class StateMachine:
         elif related_to_last_command and self._last_command is not None:
             msg.related_command_index = self.command_index
             msg.related_command_type = self._last_command[0]
-            name = _name_of(self._last_command[1])
+            name = m.entry_name(self._last_command[1])
             if name:
                 msg.related_command_name = name
         self._write(msg)
@@ -858,6 +849,11 @@ class StateMachine:
 
     def _fail(self, error: ProtocolError) -> None:
         self.notify_error(error.code, error.message, related_to_last_command=True)
+
+    def _mismatch(self, error: JournalMismatch) -> NoReturn:
+        self.mismatch = error.mismatch
+        self._fail(error)
+        raise error
 
 
 # ---------------------------------------------------------------------- helpers
@@ -896,98 +892,6 @@ def _eager_get(key: str, value: bytes | None) -> m.GetEagerStateCommandMessage:
     if value is None:
         return m.GetEagerStateCommandMessage(key=key.encode(), void=m.Void())
     return m.GetEagerStateCommandMessage(key=key.encode(), value=m.Value(content=value))
-
-
-def _name_of(message: Message) -> str:
-    # SendSignal's `name` is the signal's name; its entry name is `entry_name`.
-    for field in ("entry_name", "name"):
-        try:
-            return str(getattr(message, field))
-        except AttributeError:
-            continue
-    return ""
-
-
-def _describe(type_id: int, message: Message) -> str:
-    try:
-        type_name = m.MessageType(type_id).name
-    except ValueError:
-        type_name = f"0x{type_id:04x}"
-    text = str(message).replace("\n", " ").strip()
-    if len(text) > 200:
-        text = text[:200] + "…"
-    return f"{type_name} {{{text}}}"
-
-
-# Fields that depend on wall-clock time or were decided by the runtime: not compared on replay.
-_IGNORED_ON_REPLAY: Mapping[int, Sequence[str]] = {
-    m.MessageType.SLEEP_COMMAND: ("wake_up_time", "result_completion_id"),
-    m.MessageType.ONE_WAY_CALL_COMMAND: ("invoke_time",),
-    m.MessageType.GET_EAGER_STATE_KEYS_COMMAND: ("value",),
-}
-
-
-def _without(message: Message, fields: Iterable[str]) -> Message:
-    copy = type(message)()
-    copy.CopyFrom(message)
-    for field in fields:
-        copy.ClearField(field)
-    return copy
-
-
-# The payload field of each command that carries one.
-_PAYLOAD_FIELDS: Mapping[int, str] = {
-    m.MessageType.OUTPUT_COMMAND: "value",
-    m.MessageType.SET_STATE_COMMAND: "value",
-    m.MessageType.CALL_COMMAND: "parameter",
-    m.MessageType.ONE_WAY_CALL_COMMAND: "parameter",
-    m.MessageType.SEND_SIGNAL_COMMAND: "value",
-    m.MessageType.COMPLETE_PROMISE_COMMAND: "completion_value",
-    m.MessageType.COMPLETE_AWAKEABLE_COMMAND: "value",
-}
-
-
-def _same_type(t1: int, new: Message, t2: int, recorded: Message) -> bool:
-    # The Input command is compared by type only (and copying the payload to compare nothing
-    # would cost on every invocation).
-    return t1 == t2
-
-
-def _compare_without_payload(t1: int, new: Message, t2: int, recorded: Message) -> bool:
-    field = _PAYLOAD_FIELDS.get(t1)
-    if t1 != t2 or field is None:
-        return _default_compare(t1, new, t2, recorded)
-    ignored = (*_IGNORED_ON_REPLAY.get(t1, ()), field)
-    # Only the payload's bytes are exempt: a value must still replay as a value.
-    descriptor = new.DESCRIPTOR.fields_by_name[field]
-    if descriptor.has_presence and new.HasField(field) != recorded.HasField(field):
-        return False
-    return _without(new, ignored) == _without(recorded, ignored)
-
-
-def _default_compare(t1: int, new: Message, t2: int, recorded: Message) -> bool:
-    if t1 != t2:
-        return False
-    ignored = _IGNORED_ON_REPLAY.get(t1)
-    if ignored:
-        return _without(new, ignored) == _without(recorded, ignored)
-    return new == recorded
-
-
-def _compare_state_read(t1: int, new: Message, t2: int, recorded: Message) -> bool:
-    # A state read replays against either the eager or the lazy command.
-    assert isinstance(new, m.GetLazyStateCommandMessage)
-    if t2 == m.MessageType.GET_EAGER_STATE_COMMAND:
-        assert isinstance(recorded, m.GetEagerStateCommandMessage)
-        return recorded.key == new.key and recorded.name == new.name
-    return _default_compare(t1, new, t2, recorded)
-
-
-def _compare_keys_read(t1: int, new: Message, t2: int, recorded: Message) -> bool:
-    if t2 == m.MessageType.GET_EAGER_STATE_KEYS_COMMAND:
-        assert isinstance(recorded, m.GetEagerStateKeysCommandMessage)
-        return recorded.name == _name_of(new)
-    return _default_compare(t1, new, t2, recorded)
 
 
 __all__ = ["EagerValue", "Phase", "Progress", "StateMachine"]

@@ -84,6 +84,7 @@ __all__ = [
     "WorkflowTarget",
     "decode",
     "encode",
+    "entry_name",
     "is_command",
     "is_control",
     "is_custom_entry",
@@ -390,6 +391,17 @@ def type_of(message: Message) -> MessageType:
         raise TypeError(
             f"{type(message).__qualname__} is not a Restate protocol frame message"
         ) from None
+
+
+def entry_name(message: Message) -> str:
+    """The entry name of a command (``""`` if it has none)."""
+    # SendSignal's `name` is the signal's name; its entry name is `entry_name`.
+    for field in ("entry_name", "name"):
+        try:
+            return str(getattr(message, field))
+        except AttributeError:
+            continue
+    return ""
 
 
 def decode(type_id: int, payload: bytes) -> Message:

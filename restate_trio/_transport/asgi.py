@@ -23,7 +23,13 @@ import trio
 from .._context.invocation import Attempt, decode
 from .._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from .._protocol.identity import IdentityError, IdentityVerifier
-from .._protocol.machine import MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, StateMachine
+from .._protocol.machine import StateMachine
+from .._protocol.versions import (
+    MAX_PROTOCOL_VERSION,
+    MIN_PROTOCOL_VERSION,
+    negotiate_invocation_version,
+    supported_range,
+)
 from .._service.definitions import ServiceDefinition
 from .._service.manifest import (
     build_manifest,
@@ -43,7 +49,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON = JsonCodec()
 SERVER_HEADER = (b"x-restate-server", f"restate-trio/{__version__}".encode())
-_INVOCATION_CONTENT_TYPE = "application/vnd.restate.invocation.v"
 
 
 class RestateApp:
@@ -211,15 +216,14 @@ class RestateApp:
             await _respond(receive, send, 404, message.encode())
             return
         content_type = headers.get("content-type", "")
-        version = _invocation_version(content_type)
-        if version is None or version > self._max_version:
+        version = negotiate_invocation_version(content_type, max_version=self._max_version)
+        if version is None:
             await _respond(
                 receive,
                 send,
                 415,
                 f"unsupported content type {content_type!r}: this SDK speaks "
-                f"{_INVOCATION_CONTENT_TYPE}{MIN_PROTOCOL_VERSION} to "
-                f"{_INVOCATION_CONTENT_TYPE}{self._max_version}".encode(),
+                f"{supported_range(self._max_version)}".encode(),
             )
             return
         await send(
@@ -362,17 +366,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 def _headers(scope: Scope) -> dict[str, str]:
     raw = cast("Iterable[tuple[bytes, bytes]]", scope.get("headers") or ())
     return {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in raw}
-
-
-def _invocation_version(content_type: str) -> int | None:
-    content_type = content_type.split(";", 1)[0].strip()
-    if not content_type.startswith(_INVOCATION_CONTENT_TYPE):
-        return None
-    try:
-        version = int(content_type[len(_INVOCATION_CONTENT_TYPE) :])
-    except ValueError:
-        return None
-    return version if MIN_PROTOCOL_VERSION <= version <= MAX_PROTOCOL_VERSION else None
 
 
 __all__ = ["RestateApp"]

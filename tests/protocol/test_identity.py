@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import warnings
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -261,8 +262,41 @@ def test_accepts_aud_list(signing_key: tuple[bytes, str], verifier: IdentityVeri
 def test_accepts_at_exact_boundaries(
     signing_key: tuple[bytes, str], verifier: IdentityVerifier
 ) -> None:
-    token = sign_jwt(signing_key[0], _claims(nbf=NOW, exp=NOW))
+    # Valid from nbf on, up to but excluding exp (RFC 7519 4.1.4/4.1.5), with zero leeway.
+    token = sign_jwt(signing_key[0], _claims(nbf=NOW, exp=NOW + 1))
     verifier.verify(_headers(token), "/invoke/Greeter/greet", now=NOW)
+    verifier.verify(_headers(token), "/invoke/Greeter/greet", now=NOW + 0.999)
+    _reject(verifier, _headers(token), "expired", now=NOW + 1)
+
+
+def test_accepts_iat_in_our_future(
+    signing_key: tuple[bytes, str], verifier: IdentityVerifier
+) -> None:
+    # A server clock 30 s ahead of ours: nbf = iat - 60 absorbs the skew, so iat (later than our
+    # now) must not be held against the token.
+    token = sign_jwt(signing_key[0], _claims(iat=NOW + 30, nbf=NOW - 30, exp=NOW + 90))
+    verifier.verify(_headers(token), "/invoke/Greeter/greet", now=NOW)
+
+
+def test_accepts_unknown_header_parameter(
+    signing_key: tuple[bytes, str], verifier: IdentityVerifier
+) -> None:
+    header: dict[str, object] = {"typ": "JWT", "alg": "EdDSA", "kid": "k", "x-new": [1]}
+    verifier.verify(
+        _headers(_sign_with_header(signing_key[0], header, _claims())),
+        "/invoke/Greeter/greet",
+        now=NOW,
+    )
+
+
+def test_eddsa_verification_warns_nothing(
+    signing_key: tuple[bytes, str], verifier: IdentityVerifier
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        token = sign_jwt(signing_key[0], _claims())
+        verifier.verify(_headers(token), "/invoke/Greeter/greet", now=NOW)
+    assert [str(w.message) for w in caught] == []
 
 
 def test_second_key_matches() -> None:
@@ -309,9 +343,10 @@ def _reject(
     message: str,
     *,
     path: str = "/invoke/Greeter/greet",
+    now: float = NOW,
 ) -> None:
     with pytest.raises(IdentityError, match=message):
-        verifier.verify(headers, path, now=NOW)
+        verifier.verify(headers, path, now=now)
 
 
 def test_rejects_wrong_key(verifier: IdentityVerifier) -> None:
@@ -341,8 +376,8 @@ def test_rejects_truncated_signature(
 ) -> None:
     head, body, sig = sign_jwt(signing_key[0], _claims()).split(".")
     raw = base64.urlsafe_b64decode(sig + "==")
-    _reject(verifier, _headers(f"{head}.{body}.{_b64(raw[:63])}"), "signature is 63 bytes")
-    _reject(verifier, _headers(f"{head}.{body}."), "signature is 0 bytes")
+    _reject(verifier, _headers(f"{head}.{body}.{_b64(raw[:63])}"), "does not match any configured")
+    _reject(verifier, _headers(f"{head}.{body}."), "does not match any configured")
 
 
 @pytest.mark.parametrize("alg", ["HS256", "none", "RS256", "ES256", "eddsa", None])
@@ -392,19 +427,36 @@ def test_rejects_missing_claim(
 
 
 @pytest.mark.parametrize(
-    ("claim", "value"),
-    [("exp", "9999999999"), ("nbf", None), ("iat", True), ("exp", [NOW + 60]), ("nbf", {})],
+    ("claim", "value", "message"),
+    [
+        ("exp", "9999999999", "Claim 'exp' must be a NumericDate"),
+        # joserfc reads a null claim as an absent one.
+        ("nbf", None, "missing required claim 'nbf'"),
+        ("iat", True, "Claim 'iat' must be a NumericDate"),
+        ("iat", "0", "Claim 'iat' must be a NumericDate"),
+        ("exp", [NOW + 60], "Claim 'exp' must be a NumericDate"),
+        ("nbf", {}, "Claim 'nbf' must be a NumericDate"),
+        ("nbf", "0", "Claim 'nbf' must be a NumericDate"),
+    ],
 )
 def test_rejects_non_numeric_time_claims(
-    signing_key: tuple[bytes, str], verifier: IdentityVerifier, claim: str, value: object
+    signing_key: tuple[bytes, str],
+    verifier: IdentityVerifier,
+    claim: str,
+    value: object,
+    message: str,
 ) -> None:
     token = sign_jwt(signing_key[0], _claims(**{claim: value}))
-    _reject(verifier, _headers(token), f"claim '{claim}' must be a number")
+    _reject(verifier, _headers(token), message)
 
 
-def test_rejects_non_finite_exp(signing_key: tuple[bytes, str], verifier: IdentityVerifier) -> None:
-    token = sign_jwt(signing_key[0], _claims(exp=float("inf")))  # json.dumps writes Infinity
-    _reject(verifier, _headers(token), "finite")
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_rejects_non_finite_time_claims(
+    signing_key: tuple[bytes, str], verifier: IdentityVerifier, claim: str, value: float
+) -> None:
+    token = sign_jwt(signing_key[0], _claims(**{claim: value}))  # json.dumps writes Infinity/NaN
+    _reject(verifier, _headers(token), f"Claim '{claim}' must be a NumericDate")
 
 
 def test_huge_integer_exp_is_compared_exactly(
@@ -433,12 +485,20 @@ def test_rejects_wrong_aud(
     _reject(verifier, _headers(token), "audience", path=path)
 
 
-@pytest.mark.parametrize("aud", [None, 42, {"x": "/invoke/Greeter/greet"}])
+@pytest.mark.parametrize(
+    ("aud", "message"),
+    [
+        (None, "missing required claim 'aud'"),
+        (42, "'aud' must be an array of StringOrURI"),
+        ({"x": "/invoke/Greeter/greet"}, "'aud' must be an array of StringOrURI"),
+        (["/invoke/Greeter/greet", 1], "'aud' must be an array of StringOrURI"),
+    ],
+)
 def test_rejects_malformed_aud(
-    signing_key: tuple[bytes, str], verifier: IdentityVerifier, aud: object
+    signing_key: tuple[bytes, str], verifier: IdentityVerifier, aud: object, message: str
 ) -> None:
     token = sign_jwt(signing_key[0], _claims(aud=aud))
-    _reject(verifier, _headers(token), "'aud' must be a string or list")
+    _reject(verifier, _headers(token), message)
 
 
 def test_rejects_missing_scheme_header(
@@ -469,13 +529,13 @@ def test_rejects_unknown_scheme(
 
 
 def test_rejects_one_part(verifier: IdentityVerifier) -> None:
-    _reject(verifier, _headers("abc"), "expected 3 dot-separated parts, got 1")
-    _reject(verifier, _headers(""), "expected 3 dot-separated parts, got 1")
+    _reject(verifier, _headers("abc"), r"malformed token \(Invalid JSON Web Signature\)")
+    _reject(verifier, _headers(""), r"malformed token \(Invalid JSON Web Signature\)")
 
 
 def test_rejects_four_parts(signing_key: tuple[bytes, str], verifier: IdentityVerifier) -> None:
     token = sign_jwt(signing_key[0], _claims())
-    _reject(verifier, _headers(token + ".AAAA"), "expected 3 dot-separated parts, got 4")
+    _reject(verifier, _headers(token + ".AAAA"), r"malformed token \(Invalid JSON Web Signature\)")
 
 
 @pytest.mark.parametrize("part", [0, 1, 2])
@@ -499,7 +559,10 @@ def test_rejects_bad_base64(
         segment = segment[: (len(segment) // 4 - 1) * 4 + 1]
         assert len(segment) % 4 == 1
     parts[part] = segment
-    _reject(verifier, _headers(".".join(parts)), "not unpadded base64url")
+    # A damaged signature segment does not decode, so it cannot verify.
+    message = [r"malformed token \(Invalid header\)", r"malformed token \(Invalid payload\)"]
+    message.append("signature does not match any configured key")
+    _reject(verifier, _headers(".".join(parts)), message[part])
 
 
 def test_rejects_non_canonical_base64(
@@ -510,22 +573,44 @@ def test_rejects_non_canonical_base64(
     assert len(sig) == 86
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     last = alphabet[alphabet.index(sig[-1]) ^ 0x01]
-    _reject(verifier, _headers(f"{head}.{body}.{sig[:-1]}{last}"), "not unpadded base64url")
+    # The bytes decode to the genuine signature in a lax decoder; joserfc refuses the spelling.
+    _reject(verifier, _headers(f"{head}.{body}.{sig[:-1]}{last}"), "does not match any configured")
 
 
 def test_rejects_non_json_header(
     signing_key: tuple[bytes, str], verifier: IdentityVerifier
 ) -> None:
     _, body, sig = sign_jwt(signing_key[0], _claims()).split(".")
-    _reject(verifier, _headers(f"{_b64(b'not json')}.{body}.{sig}"), "header is not valid JSON")
+    invalid = r"malformed token \(Invalid header\)"
+    _reject(verifier, _headers(f"{_b64(b'not json')}.{body}.{sig}"), invalid)
     not_utf8 = _b64(b"\xff\xfe")
-    _reject(verifier, _headers(f"{not_utf8}.{body}.{sig}"), "header is not valid JSON")
-    _reject(verifier, _headers(f"{_b64(b'[1,2]')}.{body}.{sig}"), "header is not a JSON object")
+    _reject(verifier, _headers(f"{not_utf8}.{body}.{sig}"), invalid)
+    _reject(verifier, _headers(f"{_b64(b'[1,2]')}.{body}.{sig}"), "algorithm must be 'EdDSA'")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b'"xalgx"', b'{"alg":"EdDSA","crit":5}', b'{"alg":"EdDSA","crit":[5]}'],
+)
+def test_rejects_headers_joserfc_does_not_wrap(
+    signing_key: tuple[bytes, str], verifier: IdentityVerifier, header: bytes
+) -> None:
+    # These reach joserfc as TypeErrors before any signature check; they must still be a 401.
+    _, body, sig = sign_jwt(signing_key[0], _claims()).split(".")
+    _reject(verifier, _headers(f"{_b64(header)}.{body}.{sig}"), "malformed token")
+
+
+def test_rejects_unknown_critical_header(
+    signing_key: tuple[bytes, str], verifier: IdentityVerifier
+) -> None:
+    header: dict[str, object] = {"alg": "EdDSA", "x-new": 1, "crit": ["x-new"]}
+    token = _sign_with_header(signing_key[0], header, _claims())
+    _reject(verifier, _headers(token), "malformed token")
 
 
 def test_rejects_deeply_nested_header(verifier: IdentityVerifier) -> None:
     deep = _b64(b"[" * 200_000)
-    _reject(verifier, _headers(f"{deep}.{deep}.{_b64(bytes(64))}"), "header is not valid JSON")
+    _reject(verifier, _headers(f"{deep}.{deep}.{_b64(bytes(64))}"), "malformed token")
 
 
 def test_rejects_non_json_claims_even_if_signed(
@@ -535,7 +620,7 @@ def test_rejects_non_json_claims_even_if_signed(
     assert isinstance(key, Ed25519PrivateKey)
     signing_input = f"{_b64(json.dumps({'alg': 'EdDSA'}).encode())}.{_b64(b'{oops')}"
     token = f"{signing_input}.{_b64(key.sign(signing_input.encode()))}"
-    _reject(verifier, _headers(token), "claims is not valid JSON")
+    _reject(verifier, _headers(token), "claims are not a JSON object")
 
 
 def test_forged_token_without_valid_signature(verifier: IdentityVerifier) -> None:
@@ -556,3 +641,24 @@ def test_arbitrary_segments_only_raise_identity_error(segments: list[bytes]) -> 
     token = ".".join(_b64(s) for s in segments)
     with pytest.raises(IdentityError):
         verifier.verify(_headers(token), "/invoke/Greeter/greet", now=NOW)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_HEADER_NAMES = st.sampled_from(
+    ["alg", "crit", "kid", "typ", "cty", "b64", "jwk", "x5c", "zip", "x"]
+)
+
+
+@given(
+    _JSON | st.dictionaries(_HEADER_NAMES, _JSON, max_size=4).map(lambda h: {"alg": "EdDSA", **h})
+)
+def test_arbitrary_json_headers_only_raise_identity_error(header: object) -> None:
+    verifier = IdentityVerifier([REFERENCE_KEY])
+    with pytest.raises(IdentityError):
+        verifier.verify(_headers(_forge(header, _claims())), "/invoke/Greeter/greet", now=NOW)
