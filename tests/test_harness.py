@@ -21,6 +21,9 @@ from restate_trio.testing import (
     RegistrationError,
     RestateServer,
     RestateServerNotFoundError,
+    _http,
+    _process,
+    _server,
     serve_endpoint,
 )
 
@@ -197,7 +200,7 @@ def test_port_clash_is_retried(
     monkeypatch: pytest.MonkeyPatch, restate_server_binary: Path
 ) -> None:
     """The first ports handed out are taken by someone else: start() moves on."""
-    real_free_ports = testing._free_ports
+    real_free_ports = _process.free_ports
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
@@ -211,7 +214,7 @@ def test_port_clash_is_retried(
         calls.append(ports)
         return ports
 
-    monkeypatch.setattr(testing, "_free_ports", fake_free_ports)
+    monkeypatch.setattr(_server, "free_ports", fake_free_ports)
     try:
         with RestateServer(binary=restate_server_binary) as server:
             assert len(calls) == 2
@@ -395,9 +398,7 @@ async def test_request_timeout_is_enforced(restate_server: RestateServer) -> Non
     port = listener.getsockname()[1]
     try:
         with pytest.raises(testing.HarnessTimeoutError, match="did not complete"):
-            await testing._request(
-                "GET", f"http://127.0.0.1:{port}/", body=b"", headers={}, limit=0.3
-            )
+            await _http.request("GET", f"http://127.0.0.1:{port}/", body=b"", headers={}, limit=0.3)
     finally:
         listener.close()
 
@@ -454,3 +455,62 @@ def test_harness_error_hierarchy() -> None:
     assert issubclass(testing.HarnessTimeoutError, TimeoutError)
     assert issubclass(RegistrationError, HarnessError)
     assert issubclass(RestateServerNotFoundError, FileNotFoundError)
+
+
+# -- the public surface of restate_trio.testing -----------------------------------
+
+PUBLIC_NAMES = {
+    "RESTATE_SERVER_VERSION",
+    "HarnessError",
+    "HarnessTimeoutError",
+    "HttpResponse",
+    "IngressResponse",
+    "RegistrationError",
+    "RestateServer",
+    "RestateServerNotFoundError",
+    "ServableEndpoint",
+    "ServerStartError",
+    "default_cache_dir",
+    "find_restate_server",
+    "generate_signing_key",
+    "install_restate_server",
+    "main",
+    "serve_endpoint",
+}
+
+
+def test_public_names_belong_to_restate_trio_testing() -> None:
+    """The package's private modules are not part of the public surface."""
+    assert set(testing.__all__) == PUBLIC_NAMES
+    for name in PUBLIC_NAMES - {"RESTATE_SERVER_VERSION"}:
+        assert getattr(testing, name).__module__ == "restate_trio.testing", name
+    assert repr(RegistrationError) == "<class 'restate_trio.testing.RegistrationError'>"
+
+
+# Runs with httpx made unimportable (``sys.modules["httpx"] = None``).
+_WITHOUT_HTTPX = """
+import sys
+sys.modules["httpx"] = None
+import runpy
+sys.argv = ["python -m restate_trio.testing", *sys.argv[1:]]
+runpy.run_module("restate_trio.testing", run_name="__main__")
+"""
+
+
+def test_cli_does_not_need_httpx(restate_server_binary: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_HTTPX, "path"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "RESTATE_SERVER_BIN": str(restate_server_binary)},
+    )
+    assert result.stdout.strip() == str(restate_server_binary)
+
+
+async def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    with pytest.raises(ImportError, match=r"pip install 'restate-trio\[testing\]'"):
+        await _http.request("GET", "http://127.0.0.1:9/", body=b"", headers={}, limit=1.0)
+    with pytest.raises(ImportError, match=r"restate-trio\[testing\]"):
+        _http.sync_client()
