@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import subprocess
 import sys
+import textwrap
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import hypercorn.trio
 import orjson
 import pytest
 import trio
-from hypercorn.config import Config
 
+import restate_trio as restate
 from restate_trio import testing
 from restate_trio.testing import (
     HarnessError,
@@ -87,23 +88,6 @@ class StandInEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-    async def serve(
-        self,
-        address: str,
-        *,
-        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        config = Config()
-        config.bind = [address]
-        config.errorlog = None
-        await hypercorn.trio.serve(
-            self.app,  # type: ignore[arg-type]
-            config,
-            task_status=task_status,
-            shutdown_trigger=shutdown_trigger,
-        )
 
 
 def free_port() -> int:
@@ -267,7 +251,7 @@ def test_signing_key_is_loaded(
 async def test_restart_keeps_data(make_restate_server: MakeRestateServer) -> None:
     server = make_restate_server()
     endpoint = StandInEndpoint()
-    async with serve_endpoint(endpoint, server) as uri:
+    async with serve_endpoint(endpoint.app, server) as uri:
         deployments = (await server.admin_get("/deployments")).json()
         assert deployment_uris(deployments) == [uri]
     old_pid = server.process.pid
@@ -288,7 +272,7 @@ async def test_services_are_callable_right_after_registration(
         "protocolMode": "REQUEST_RESPONSE",
         "services": [{"name": "HarnessProbe", "ty": "SERVICE", "handlers": [{"name": "run"}]}],
     }
-    async with serve_endpoint(StandInEndpoint(manifest), restate_server):
+    async with serve_endpoint(StandInEndpoint(manifest).app, restate_server):
         sent = await restate_server.ingress("/HarnessProbe/run/send", {"x": 1})
         assert sent.status == 202, sent.text
         invocation_id = sent.invocation_id
@@ -309,7 +293,7 @@ async def test_services_are_callable_right_after_registration(
 
 async def test_register_stand_in_endpoint(restate_server: RestateServer) -> None:
     endpoint = StandInEndpoint()
-    async with serve_endpoint(endpoint, restate_server) as uri:
+    async with serve_endpoint(endpoint.app, restate_server) as uri:
         assert uri.startswith("http://127.0.0.1:")
         deployments = (await restate_server.admin_get("/deployments")).json()
         assert uri in deployment_uris(deployments)
@@ -320,7 +304,7 @@ async def test_register_stand_in_endpoint(restate_server: RestateServer) -> None
 async def test_register_with_prefix_over_http_11(restate_server: RestateServer) -> None:
     endpoint = StandInEndpoint()
     async with serve_endpoint(
-        endpoint, restate_server, path_prefix="some/prefix/", use_http_11=True
+        endpoint.app, restate_server, path_prefix="some/prefix/", use_http_11=True
     ) as uri:
         assert uri.endswith("/some/prefix")
     assert endpoint.requests == [("/some/prefix/discover", "1.1")]
@@ -328,12 +312,11 @@ async def test_register_with_prefix_over_http_11(restate_server: RestateServer) 
 
 async def test_register_returns_the_deployment(restate_server: RestateServer) -> None:
     endpoint = StandInEndpoint()
-    async with trio.open_nursery() as nursery:
-        urls = await nursery.start(endpoint.serve, "127.0.0.1:0")
-        answer = await restate_server.register(urls[0], use_http_11=True)
+    async with serve_endpoint(endpoint.app, restate_server, register=False) as url:
+        assert endpoint.requests == []  # served, not registered
+        answer = await restate_server.register(url, use_http_11=True)
         assert str(answer["id"]).startswith("dp_")
         assert answer["services"] == []
-        nursery.cancel_scope.cancel()
 
 
 async def test_register_where_nothing_listens(restate_server: RestateServer) -> None:
@@ -360,7 +343,7 @@ async def test_serve_endpoint_registration_error_is_not_grouped(
             await send({"type": "http.response.body", "body": b"boom"})
 
     with pytest.raises(RegistrationError, match="boom"):
-        async with serve_endpoint(BrokenEndpoint(), restate_server):
+        async with serve_endpoint(BrokenEndpoint().app, restate_server):
             pytest.fail("registration should have failed")  # pragma: no cover
 
 
@@ -368,12 +351,12 @@ async def test_serve_endpoint_body_errors_propagate_unchanged(
     restate_server: RestateServer,
 ) -> None:
     with pytest.raises(KeyError, match="from the block"):
-        async with serve_endpoint(StandInEndpoint(), restate_server):
+        async with serve_endpoint(StandInEndpoint().app, restate_server):
             raise KeyError("from the block")
 
 
 async def test_serve_endpoint_stops_serving(restate_server: RestateServer) -> None:
-    async with serve_endpoint(StandInEndpoint(), restate_server) as uri:
+    async with serve_endpoint(StandInEndpoint().app, restate_server) as uri:
         pass
     port = int(uri.rsplit(":", 1)[1])
     with pytest.raises(OSError):  # noqa: PT012
@@ -514,3 +497,37 @@ async def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
         await _http.request("GET", "http://127.0.0.1:9/", body=b"", headers={}, limit=1.0)
     with pytest.raises(ImportError, match=r"restate-trio\[testing\]"):
         _http.sync_client()
+
+
+class Doubler:
+    async def double(self, ctx: restate.Context, value: int) -> int:
+        return 2 * value
+
+
+async def test_serve_endpoint_serves_a_restate_endpoint(restate_server: RestateServer) -> None:
+    endpoint = restate.Endpoint(max_protocol_version=6).bind(restate.reflect(Doubler()))
+    async with serve_endpoint(endpoint, restate_server) as uri:
+        response = await restate_server.ingress("/Doubler/double", 21)
+        assert response.status == 200, response.text
+        assert response.json() == 42
+        deployments = (await restate_server.admin_get("/deployments")).json()
+        assert isinstance(deployments, dict)
+        (ours,) = [d for d in deployments["deployments"] if d["uri"].rstrip("/") == uri]
+        # The endpoint's own options reach the server.
+        assert ours["max_protocol_version"] == 6
+
+
+def test_serve_endpoint_docstring_example_runs(
+    monkeypatch: pytest.MonkeyPatch,
+    restate_server_binary: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The "complete script" in serve_endpoint's docstring is runnable as written."""
+    doc = inspect.getdoc(serve_endpoint)
+    assert doc is not None
+    script = doc.split("Example (a complete script)::", 1)[1]
+    script = textwrap.dedent(script.split("\nTo observe", 1)[0])
+    assert "with RestateServer() as server:" in script
+    monkeypatch.setenv("RESTATE_SERVER_BIN", str(restate_server_binary))
+    exec(compile(script, "serve_endpoint-example", "exec"), {"__name__": "example"})
+    assert "answered 'Hello Ada!'" in capsys.readouterr().out
