@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import subprocess
 import sys
+import textwrap
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import hypercorn.trio
 import orjson
 import pytest
 import trio
-from hypercorn.config import Config
 
+import restate_trio as restate
 from restate_trio import testing
 from restate_trio.testing import (
     HarnessError,
     RegistrationError,
     RestateServer,
     RestateServerNotFoundError,
+    _http,
+    _process,
+    _server,
     serve_endpoint,
 )
 
@@ -84,23 +88,6 @@ class StandInEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-    async def serve(
-        self,
-        address: str,
-        *,
-        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        config = Config()
-        config.bind = [address]
-        config.errorlog = None
-        await hypercorn.trio.serve(
-            self.app,  # type: ignore[arg-type]
-            config,
-            task_status=task_status,
-            shutdown_trigger=shutdown_trigger,
-        )
 
 
 def free_port() -> int:
@@ -197,7 +184,7 @@ def test_port_clash_is_retried(
     monkeypatch: pytest.MonkeyPatch, restate_server_binary: Path
 ) -> None:
     """The first ports handed out are taken by someone else: start() moves on."""
-    real_free_ports = testing._free_ports
+    real_free_ports = _process.free_ports
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
@@ -211,7 +198,7 @@ def test_port_clash_is_retried(
         calls.append(ports)
         return ports
 
-    monkeypatch.setattr(testing, "_free_ports", fake_free_ports)
+    monkeypatch.setattr(_server, "free_ports", fake_free_ports)
     try:
         with RestateServer(binary=restate_server_binary) as server:
             assert len(calls) == 2
@@ -264,7 +251,7 @@ def test_signing_key_is_loaded(
 async def test_restart_keeps_data(make_restate_server: MakeRestateServer) -> None:
     server = make_restate_server()
     endpoint = StandInEndpoint()
-    async with serve_endpoint(endpoint, server) as uri:
+    async with serve_endpoint(endpoint.app, server) as uri:
         deployments = (await server.admin_get("/deployments")).json()
         assert deployment_uris(deployments) == [uri]
     old_pid = server.process.pid
@@ -285,7 +272,7 @@ async def test_services_are_callable_right_after_registration(
         "protocolMode": "REQUEST_RESPONSE",
         "services": [{"name": "HarnessProbe", "ty": "SERVICE", "handlers": [{"name": "run"}]}],
     }
-    async with serve_endpoint(StandInEndpoint(manifest), restate_server):
+    async with serve_endpoint(StandInEndpoint(manifest).app, restate_server):
         sent = await restate_server.ingress("/HarnessProbe/run/send", {"x": 1})
         assert sent.status == 202, sent.text
         invocation_id = sent.invocation_id
@@ -306,7 +293,7 @@ async def test_services_are_callable_right_after_registration(
 
 async def test_register_stand_in_endpoint(restate_server: RestateServer) -> None:
     endpoint = StandInEndpoint()
-    async with serve_endpoint(endpoint, restate_server) as uri:
+    async with serve_endpoint(endpoint.app, restate_server) as uri:
         assert uri.startswith("http://127.0.0.1:")
         deployments = (await restate_server.admin_get("/deployments")).json()
         assert uri in deployment_uris(deployments)
@@ -317,7 +304,7 @@ async def test_register_stand_in_endpoint(restate_server: RestateServer) -> None
 async def test_register_with_prefix_over_http_11(restate_server: RestateServer) -> None:
     endpoint = StandInEndpoint()
     async with serve_endpoint(
-        endpoint, restate_server, path_prefix="some/prefix/", use_http_11=True
+        endpoint.app, restate_server, path_prefix="some/prefix/", use_http_11=True
     ) as uri:
         assert uri.endswith("/some/prefix")
     assert endpoint.requests == [("/some/prefix/discover", "1.1")]
@@ -325,12 +312,11 @@ async def test_register_with_prefix_over_http_11(restate_server: RestateServer) 
 
 async def test_register_returns_the_deployment(restate_server: RestateServer) -> None:
     endpoint = StandInEndpoint()
-    async with trio.open_nursery() as nursery:
-        urls = await nursery.start(endpoint.serve, "127.0.0.1:0")
-        answer = await restate_server.register(urls[0], use_http_11=True)
+    async with serve_endpoint(endpoint.app, restate_server, register=False) as url:
+        assert endpoint.requests == []  # served, not registered
+        answer = await restate_server.register(url, use_http_11=True)
         assert str(answer["id"]).startswith("dp_")
         assert answer["services"] == []
-        nursery.cancel_scope.cancel()
 
 
 async def test_register_where_nothing_listens(restate_server: RestateServer) -> None:
@@ -357,7 +343,7 @@ async def test_serve_endpoint_registration_error_is_not_grouped(
             await send({"type": "http.response.body", "body": b"boom"})
 
     with pytest.raises(RegistrationError, match="boom"):
-        async with serve_endpoint(BrokenEndpoint(), restate_server):
+        async with serve_endpoint(BrokenEndpoint().app, restate_server):
             pytest.fail("registration should have failed")  # pragma: no cover
 
 
@@ -365,12 +351,12 @@ async def test_serve_endpoint_body_errors_propagate_unchanged(
     restate_server: RestateServer,
 ) -> None:
     with pytest.raises(KeyError, match="from the block"):
-        async with serve_endpoint(StandInEndpoint(), restate_server):
+        async with serve_endpoint(StandInEndpoint().app, restate_server):
             raise KeyError("from the block")
 
 
 async def test_serve_endpoint_stops_serving(restate_server: RestateServer) -> None:
-    async with serve_endpoint(StandInEndpoint(), restate_server) as uri:
+    async with serve_endpoint(StandInEndpoint().app, restate_server) as uri:
         pass
     port = int(uri.rsplit(":", 1)[1])
     with pytest.raises(OSError):  # noqa: PT012
@@ -395,9 +381,7 @@ async def test_request_timeout_is_enforced(restate_server: RestateServer) -> Non
     port = listener.getsockname()[1]
     try:
         with pytest.raises(testing.HarnessTimeoutError, match="did not complete"):
-            await testing._request(
-                "GET", f"http://127.0.0.1:{port}/", body=b"", headers={}, limit=0.3
-            )
+            await _http.request("GET", f"http://127.0.0.1:{port}/", body=b"", headers={}, limit=0.3)
     finally:
         listener.close()
 
@@ -454,3 +438,96 @@ def test_harness_error_hierarchy() -> None:
     assert issubclass(testing.HarnessTimeoutError, TimeoutError)
     assert issubclass(RegistrationError, HarnessError)
     assert issubclass(RestateServerNotFoundError, FileNotFoundError)
+
+
+# -- the public surface of restate_trio.testing -----------------------------------
+
+PUBLIC_NAMES = {
+    "RESTATE_SERVER_VERSION",
+    "HarnessError",
+    "HarnessTimeoutError",
+    "HttpResponse",
+    "IngressResponse",
+    "RegistrationError",
+    "RestateServer",
+    "RestateServerNotFoundError",
+    "ServableEndpoint",
+    "ServerStartError",
+    "default_cache_dir",
+    "find_restate_server",
+    "generate_signing_key",
+    "install_restate_server",
+    "main",
+    "serve_endpoint",
+}
+
+
+def test_public_names_belong_to_restate_trio_testing() -> None:
+    """The package's private modules are not part of the public surface."""
+    assert set(testing.__all__) == PUBLIC_NAMES
+    for name in PUBLIC_NAMES - {"RESTATE_SERVER_VERSION"}:
+        assert getattr(testing, name).__module__ == "restate_trio.testing", name
+    assert repr(RegistrationError) == "<class 'restate_trio.testing.RegistrationError'>"
+
+
+# Runs with httpx made unimportable (``sys.modules["httpx"] = None``).
+_WITHOUT_HTTPX = """
+import sys
+sys.modules["httpx"] = None
+import runpy
+sys.argv = ["python -m restate_trio.testing", *sys.argv[1:]]
+runpy.run_module("restate_trio.testing", run_name="__main__")
+"""
+
+
+def test_cli_does_not_need_httpx(restate_server_binary: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_HTTPX, "path"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "RESTATE_SERVER_BIN": str(restate_server_binary)},
+    )
+    assert result.stdout.strip() == str(restate_server_binary)
+
+
+async def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    with pytest.raises(ImportError, match=r"pip install 'restate-trio\[testing\]'"):
+        await _http.request("GET", "http://127.0.0.1:9/", body=b"", headers={}, limit=1.0)
+    with pytest.raises(ImportError, match=r"restate-trio\[testing\]"):
+        _http.sync_client()
+
+
+class Doubler:
+    async def double(self, ctx: restate.Context, value: int) -> int:
+        return 2 * value
+
+
+async def test_serve_endpoint_serves_a_restate_endpoint(restate_server: RestateServer) -> None:
+    endpoint = restate.Endpoint(max_protocol_version=6).bind(restate.reflect(Doubler()))
+    async with serve_endpoint(endpoint, restate_server) as uri:
+        response = await restate_server.ingress("/Doubler/double", 21)
+        assert response.status == 200, response.text
+        assert response.json() == 42
+        deployments = (await restate_server.admin_get("/deployments")).json()
+        assert isinstance(deployments, dict)
+        (ours,) = [d for d in deployments["deployments"] if d["uri"].rstrip("/") == uri]
+        # The endpoint's own options reach the server.
+        assert ours["max_protocol_version"] == 6
+
+
+def test_serve_endpoint_docstring_example_runs(
+    monkeypatch: pytest.MonkeyPatch,
+    restate_server_binary: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The "complete script" in serve_endpoint's docstring is runnable as written."""
+    doc = inspect.getdoc(serve_endpoint)
+    assert doc is not None
+    script = doc.split("Example (a complete script)::", 1)[1]
+    script = textwrap.dedent(script.split("\nTo observe", 1)[0])
+    assert "with RestateServer() as server:" in script
+    monkeypatch.setenv("RESTATE_SERVER_BIN", str(restate_server_binary))
+    exec(compile(script, "serve_endpoint-example", "exec"), {"__name__": "example"})
+    assert "answered 'Hello Ada!'" in capsys.readouterr().out

@@ -11,17 +11,14 @@ binds: how often each handler body ran, and the raw input bytes each one receive
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import cbor2
 import pydantic
-import trio
 
 import restate_trio as restate
 from restate_trio._transport.asgi import Receive, Scope, Send
-from restate_trio._transport.serve import restate_config
 from restate_trio.codecs import BytesCodec, CborCodec, CodecError, JsonCodec, JsonSchema
 
 # --------------------------------------------------------------------------- payload types
@@ -289,7 +286,7 @@ class CborVo:
 
 
 class CountingEndpoint:
-    """Serves an endpoint's ASGI app and records every HTTP request it receives, by path.
+    """An endpoint's ASGI app that records every HTTP request it receives, by path.
 
     ``requests[path]`` lists the (lower-case) headers of each request to ``path``, e.g.
     ``/invoke/JsonSvc/point`` (one per attempt) or ``/serdes/CborSvc/decode/point/input``.
@@ -299,7 +296,7 @@ class CountingEndpoint:
         self._app = endpoint.app()
         self.requests: dict[str, list[dict[str, str]]] = {}
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") == "http":
             raw = cast("list[tuple[bytes, bytes]]", scope.get("headers") or [])
             headers = {
@@ -311,22 +308,6 @@ class CountingEndpoint:
     def attempts(self, service: str, handler: str) -> int:
         """How many invocation attempts of ``service/handler`` reached the endpoint."""
         return len(self.requests.get(f"/invoke/{service}/{handler}", []))
-
-    async def serve(
-        self,
-        address: str,
-        *,
-        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        from hypercorn.trio import serve
-
-        await serve(
-            self.app,  # type: ignore[arg-type]
-            restate_config(address),
-            shutdown_trigger=shutdown_trigger,  # type: ignore[arg-type]
-            task_status=task_status,
-        )
 
 
 class Plain:

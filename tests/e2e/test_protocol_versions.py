@@ -22,12 +22,9 @@ from typing import Literal, cast
 import orjson
 import pytest
 import trio
-from hypercorn.trio import serve as hypercorn_serve  # pyright: ignore[reportUnknownVariableType]
-from hypercorn.typing import ASGIFramework
 from primitives_services import DEADLINE, Board, kill, kill_unfinished, new_key, ok, poll, send
 
 import restate_trio as restate
-from restate_trio._transport.serve import restate_config
 from restate_trio.testing import RestateServer, serve_endpoint
 
 _RETRY_ENV = {
@@ -64,9 +61,9 @@ Message = MutableMapping[str, object]
 
 @dataclass
 class RecordingEndpoint:
-    """Serves ``endpoint``'s ASGI app and records the content type of each invocation request.
+    """``endpoint``'s ASGI app, recording the content type of each invocation request.
 
-    It has the ``serve`` method :func:`restate_trio.testing.serve_endpoint` expects.
+    :func:`restate_trio.testing.serve_endpoint` serves it like any ASGI app.
     """
 
     endpoint: restate.Endpoint
@@ -84,20 +81,6 @@ class RecordingEndpoint:
                 if name.lower() == b"content-type":
                     self.content_types.append(value.decode("latin-1"))
         await self.endpoint.app()(scope, receive, send)
-
-    async def serve(
-        self,
-        address: str,
-        *,
-        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        await hypercorn_serve(
-            cast("ASGIFramework", self),
-            restate_config(address),
-            shutdown_trigger=shutdown_trigger,
-            task_status=task_status,
-        )
 
 
 @asynccontextmanager

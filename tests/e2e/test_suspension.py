@@ -16,7 +16,6 @@ import pytest
 import trio
 
 import restate_trio as restate
-from restate_trio._transport.serve import restate_config
 from restate_trio.testing import IngressResponse, RestateServer, serve_endpoint
 
 _DEADLINE = 20.0
@@ -47,14 +46,14 @@ class Slow:
 
 
 class ObservedEndpoint:
-    """Serves an endpoint's app, recording when invocation request bodies end."""
+    """An endpoint's ASGI app that records when invocation request bodies end."""
 
     def __init__(self, endpoint: restate.Endpoint, handler_path: str) -> None:
         self._app = endpoint.app()
         self._handler_path = handler_path
         self.request_ended = trio.Event()
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http" or not str(scope.get("path")).endswith(self._handler_path):
             await self._app(scope, receive, send)
             return
@@ -66,22 +65,6 @@ class ObservedEndpoint:
             return message
 
         await self._app(scope, observed_receive, send)
-
-    async def serve(
-        self,
-        address: str,
-        *,
-        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        from hypercorn.trio import serve
-
-        await serve(
-            self.app,  # type: ignore[arg-type]
-            restate_config(address),
-            shutdown_trigger=shutdown_trigger,  # type: ignore[arg-type]
-            task_status=task_status,
-        )
 
 
 async def test_bidi_suspends_after_inactivity_timeout_and_resumes(

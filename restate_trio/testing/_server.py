@@ -1,102 +1,35 @@
-"""Test harness: run a real ``restate-server`` next to your services.
-
-This module starts a genuine Restate server as a child process, registers
-your :class:`restate_trio.Endpoint` with it and lets you call handlers
-through the server's HTTP ingress, so tests exercise exactly the code path a
-deployment does.
-
-The server binary is the one published on npm as
-``@restatedev/restate-server``; :func:`install_restate_server` (or
-``python -m restate_trio.testing install``) downloads it into a local cache.
-
-Typical use with ``pytest`` and ``pytest-trio``::
-
-    import pytest
-    from restate_trio.testing import RestateServer, serve_endpoint
-
-
-    @pytest.fixture(scope="module")
-    def restate_server():
-        with RestateServer() as server:
-            yield server
-
-
-    async def test_greet(restate_server):
-        async with serve_endpoint(my_endpoint, restate_server):
-            response = await restate_server.ingress("/Greeter/greet", "world")
-            assert response.json() == "Hello world!"
-
-The server is started *synchronously* (:meth:`RestateServer.start` blocks
-until it is healthy) so that it can live in a module- or session-scoped
-synchronous fixture, while the helpers that talk to it are ``async`` and run
-under trio.
-
-The HTTP helpers need :mod:`httpx` (``pip install restate-trio[testing]``).
-"""
+"""The server process: :class:`RestateServer` starts a real ``restate-server`` on free localhost
+ports, waits until it is healthy, and talks to its ingress, admin API and SQL introspection."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-import weakref
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Self, TypeAlias, cast
+from typing import TYPE_CHECKING, Self, cast
 from urllib.parse import urlsplit
 
 import orjson
 import trio
 
+from ._errors import HarnessError, HarnessTimeoutError, RegistrationError, ServerStartError
+from ._http import HttpResponse, IngressResponse, encode_body, request, sync_client, sync_get
+from ._install import find_restate_server
+from ._process import LOCALHOST, free_ports, make_finalizer, terminate
+
 if TYPE_CHECKING:
-    from collections.abc import (
-        AsyncGenerator,
-        Awaitable,
-        Callable,
-        Collection,
-        Mapping,
-        Sequence,
-    )
+    from collections.abc import Collection, Mapping
     from datetime import timedelta
     from types import TracebackType
 
-__all__ = [
-    "RESTATE_SERVER_VERSION",
-    "HarnessError",
-    "HarnessTimeoutError",
-    "HttpResponse",
-    "IngressResponse",
-    "RegistrationError",
-    "RestateServer",
-    "RestateServerNotFoundError",
-    "ServableEndpoint",
-    "ServerStartError",
-    "default_cache_dir",
-    "find_restate_server",
-    "generate_signing_key",
-    "install_restate_server",
-    "main",
-    "serve_endpoint",
-]
+    import httpx
 
-RESTATE_SERVER_VERSION = "1.7.12"
-"""The restate-server release this SDK is tested against."""
+    from ._process import Finalizer
 
-_NPM_PACKAGE = "@restatedev/restate-server"
-_BINARY_NAME = "restate-server"
-_LOCALHOST = "127.0.0.1"
 
 # Server configuration, as environment variables (confirmed with
 # ``restate-server --dump-config``; ``__`` separates nested config sections).
@@ -121,214 +54,6 @@ _ADDRESS_IN_USE = re.compile(r"address (already )?in use|os error 98|os error 48
 _INVOCATION_ID = re.compile(r"^inv_[0-9A-Za-z]+$")
 
 
-# ---------------------------------------------------------------------------
-# Errors
-# ---------------------------------------------------------------------------
-
-
-class HarnessError(Exception):
-    """Base class of every error raised by this module."""
-
-
-class HarnessTimeoutError(HarnessError, TimeoutError):
-    """A call to the server did not complete within its deadline."""
-
-
-class RestateServerNotFoundError(HarnessError, FileNotFoundError):
-    """No ``restate-server`` binary could be found (or installed)."""
-
-
-class ServerStartError(HarnessError):
-    """The server process exited or did not become healthy in time.
-
-    The message includes the tail of the server log.
-    """
-
-
-class RegistrationError(HarnessError):
-    """The admin API refused to register a deployment.
-
-    Discovery problems (endpoint unreachable, bad manifest, ...) are reported
-    by the server in the response body, which is part of the message.
-    """
-
-    def __init__(self, uri: str, status: int, body: str) -> None:
-        super().__init__(f"registering deployment {uri!r} failed with HTTP {status}: {body}")
-        self.uri = uri
-        self.status = status
-        self.body = body
-
-
-# ---------------------------------------------------------------------------
-# Finding and installing the server binary
-# ---------------------------------------------------------------------------
-
-
-def default_cache_dir() -> Path:
-    """Return the folder where restate-server releases are installed.
-
-    ``$RESTATE_TRIO_CACHE`` if set, else ``$XDG_CACHE_HOME/restate-trio``, else
-    ``~/.cache/restate-trio``.
-    """
-    explicit = os.environ.get("RESTATE_TRIO_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "restate-trio"
-
-
-def _npm_platform() -> str | None:
-    """Name npm uses for this platform (``linux-x64``, ``darwin-arm64``, ...)."""
-    system = {"linux": "linux", "darwin": "darwin"}.get(sys.platform)
-    machine = platform.machine().lower()
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
-    if system is None or arch is None:
-        return None
-    return f"{system}-{arch}"
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _binary_in(install_dir: Path) -> Path | None:
-    """Locate the server binary inside an ``npm install --prefix`` folder."""
-    scope = install_dir / "node_modules" / "@restatedev"
-    candidates: list[Path] = []
-    npm_platform = _npm_platform()
-    if npm_platform is not None:
-        candidates.append(scope / f"restate-server-{npm_platform}" / "bin" / _BINARY_NAME)
-    if scope.is_dir():
-        candidates.extend(sorted(scope.glob(f"restate-server-*/bin/{_BINARY_NAME}")))
-    # The npm "bin" is a node wrapper that forwards signals to the native binary.
-    candidates.append(install_dir / "node_modules" / ".bin" / _BINARY_NAME)
-    for candidate in candidates:
-        if _is_executable(candidate):
-            return candidate
-    return None
-
-
-def _install_dir(version: str, cache_dir: Path | None) -> Path:
-    return (cache_dir if cache_dir is not None else default_cache_dir()) / (
-        f"restate-server-{version}"
-    )
-
-
-def find_restate_server(
-    version: str = RESTATE_SERVER_VERSION, *, cache_dir: Path | None = None
-) -> Path:
-    """Return the path of the ``restate-server`` binary to use.
-
-    ``$RESTATE_SERVER_BIN`` wins if set (it must point at an executable file).
-    Otherwise the binary installed by :func:`install_restate_server` in the
-    cache folder (see :func:`default_cache_dir`) is used.
-
-    Raises:
-        RestateServerNotFoundError: nothing suitable was found.
-    """
-    explicit = os.environ.get("RESTATE_SERVER_BIN")
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not _is_executable(path):
-            raise RestateServerNotFoundError(
-                f"RESTATE_SERVER_BIN={explicit!r} is not an executable file"
-            )
-        return path
-    install_dir = _install_dir(version, cache_dir)
-    found = _binary_in(install_dir)
-    if found is None:
-        raise RestateServerNotFoundError(
-            f"restate-server {version} is not installed in {install_dir}; run "
-            "`python -m restate_trio.testing install` or set RESTATE_SERVER_BIN"
-        )
-    return found
-
-
-def install_restate_server(
-    version: str = RESTATE_SERVER_VERSION,
-    *,
-    cache_dir: Path | None = None,
-    timeout: float = 600.0,
-) -> Path:
-    """Install ``restate-server`` from npm into the cache folder (if missing).
-
-    The package is installed into a temporary folder next to the final one
-    and then renamed into place, so concurrent installs are safe. Returns the
-    path of the binary. ``$RESTATE_SERVER_BIN`` is ignored here.
-
-    Raises:
-        RestateServerNotFoundError: ``npm`` is not available, or the install
-            failed or did not produce a binary for this platform.
-    """
-    install_dir = _install_dir(version, cache_dir)
-    found = _binary_in(install_dir)
-    if found is not None:
-        return found
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RestateServerNotFoundError(
-            "npm is required to install restate-server (it ships as the npm package "
-            f"{_NPM_PACKAGE}); install Node.js/npm or set RESTATE_SERVER_BIN to a "
-            "restate-server binary"
-        )
-    install_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{install_dir.name}.", dir=install_dir.parent))
-    staging.chmod(0o755)
-    try:
-        command = [
-            npm,
-            "install",
-            "--prefix",
-            str(staging),
-            "--no-audit",
-            "--no-fund",
-            "--ignore-scripts",
-            "--loglevel=error",
-            f"{_NPM_PACKAGE}@{version}",
-        ]
-        try:
-            result = subprocess.run(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise RestateServerNotFoundError(
-                f"`npm install {_NPM_PACKAGE}@{version}` did not finish within {timeout} s"
-            ) from exc
-        if result.returncode != 0:
-            raise RestateServerNotFoundError(
-                f"`npm install {_NPM_PACKAGE}@{version}` failed "
-                f"(exit {result.returncode}):\n{result.stdout}"
-            )
-        if _binary_in(staging) is None:
-            raise RestateServerNotFoundError(
-                f"{_NPM_PACKAGE}@{version} installed no binary for this platform "
-                f"({sys.platform}/{platform.machine()})"
-            )
-        try:
-            staging.rename(install_dir)
-        except OSError:
-            # Someone else finished first; use their copy if it is complete.
-            if _binary_in(install_dir) is None:
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    found = _binary_in(install_dir)
-    if found is None:  # pragma: no cover - the rename above guarantees it
-        raise RestateServerNotFoundError(f"no restate-server binary in {install_dir}")
-    return found
-
-
-# ---------------------------------------------------------------------------
-# Request signing keys
-# ---------------------------------------------------------------------------
-
-
 def generate_signing_key() -> tuple[bytes, str]:
     """Create a fresh Ed25519 request-signing key pair.
 
@@ -336,121 +61,9 @@ def generate_signing_key() -> tuple[bytes, str]:
     ``RestateServer(signing_key_pem=...)`` and the ``publickeyv1_...`` string
     an endpoint accepts as an identity key.
     """
-    from ._protocol import identity
+    from .._protocol import identity
 
     return identity.generate_signing_key()
-
-
-# ---------------------------------------------------------------------------
-# HTTP responses
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """A fully read HTTP response from the server.
-
-    ``headers`` has lower-case names; repeated headers are joined with ``", "``.
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def ok(self) -> bool:
-        """Whether the status is 2xx."""
-        return 200 <= self.status < 300
-
-    @property
-    def text(self) -> str:
-        """The body decoded as UTF-8 (invalid bytes replaced)."""
-        return self.body.decode("utf-8", errors="replace")
-
-    def json(self) -> object:
-        """Decode the body as JSON."""
-        return cast("object", orjson.loads(self.body))
-
-
-@dataclass(frozen=True)
-class IngressResponse(HttpResponse):
-    """Response of a call through the server's ingress."""
-
-    @property
-    def invocation_id(self) -> str | None:
-        """The invocation id (``x-restate-id`` header, or a ``/send`` reply)."""
-        header = self.headers.get("x-restate-id")
-        if header:
-            return header
-        if self.ok and self.headers.get("content-type", "").startswith("application/json"):
-            try:
-                decoded = self.json()
-            except orjson.JSONDecodeError:
-                return None
-            if isinstance(decoded, dict):
-                value = cast("dict[str, object]", decoded).get("invocationId")
-                if isinstance(value, str):
-                    return value
-        return None
-
-
-def _encode_body(body: object, headers: dict[str, str]) -> bytes:
-    """Bytes are sent as they are; anything else is encoded as JSON."""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, bytearray):
-        return bytes(body)
-    if not any(name.lower() == "content-type" for name in headers):
-        headers["content-type"] = "application/json"
-    return orjson.dumps(body)
-
-
-async def _request(
-    method: str, url: str, *, body: bytes, headers: Mapping[str, str], limit: float
-) -> HttpResponse:
-    """One HTTP request, bounded by ``limit`` seconds; never uses proxies."""
-    try:
-        import httpx
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise HarnessError(
-            "restate_trio.testing needs httpx: pip install 'restate-trio[testing]'"
-        ) from exc
-    try:
-        with trio.fail_after(limit):
-            async with httpx.AsyncClient(trust_env=False, timeout=None) as client:
-                response = await client.request(
-                    method, url, content=body or None, headers=dict(headers)
-                )
-    except trio.TooSlowError as exc:
-        raise HarnessTimeoutError(
-            f"{method} {url} did not complete within {limit} s (see RestateServer.request_timeout)"
-        ) from exc
-    except httpx.TransportError as exc:
-        raise HarnessError(f"{method} {url} failed: {exc!r}") from exc
-    return HttpResponse(
-        status=response.status_code,
-        headers={name.lower(): value for name, value in response.headers.items()},
-        body=response.content,
-    )
-
-
-# ---------------------------------------------------------------------------
-# The server process
-# ---------------------------------------------------------------------------
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ask the kernel for ``count`` distinct free TCP ports on localhost."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((_LOCALHOST, 0))
-        return [cast("tuple[str, int]", sock.getsockname())[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _duration(value: timedelta) -> str:
@@ -459,59 +72,6 @@ def _duration(value: timedelta) -> str:
     if milliseconds < 0:
         raise ValueError(f"duration must not be negative, got {value!r}")
     return f"{milliseconds}ms"
-
-
-_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _sync_get(url: str, timeout: float) -> tuple[int, bytes] | None:
-    """GET ``url``; ``None`` if nothing answered."""
-    try:
-        with _NO_PROXY_OPENER.open(url, timeout=timeout) as response:
-            return cast("int", response.status), cast("bytes", response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (OSError, ValueError):
-        return None
-
-
-def _terminate(process: subprocess.Popen[bytes], grace: float, *, kill: bool = False) -> None:
-    """Stop ``process`` (only that PID): SIGTERM, then SIGKILL after ``grace`` s."""
-    if process.poll() is None:
-        try:
-            if kill:
-                process.kill()
-            else:
-                process.send_signal(signal.SIGTERM)
-        except ProcessLookupError:  # pragma: no cover - exited in between
-            pass
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()
-
-
-def _cleanup(process: subprocess.Popen[bytes], base_dir: Path | None, grace: float) -> None:
-    """Finalizer: also runs at interpreter exit for servers never stopped."""
-    _terminate(process, grace)
-    if base_dir is not None:
-        shutil.rmtree(base_dir, ignore_errors=True)
-
-
-if TYPE_CHECKING:
-    _Finalizer: TypeAlias = weakref.finalize[
-        [subprocess.Popen[bytes], Path | None, float], "RestateServer"
-    ]
-
-
-def _make_finalizer(
-    server: RestateServer,
-    process: subprocess.Popen[bytes],
-    base_dir: Path | None,
-    grace: float,
-) -> _Finalizer:
-    return weakref.finalize(server, _cleanup, process, base_dir, grace)
 
 
 class RestateServer:
@@ -600,7 +160,7 @@ class RestateServer:
         self._base_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._ports: tuple[int, int, int] | None = None
-        self._finalizer: _Finalizer | None = None
+        self._finalizer: Finalizer | None = None
         self._log_offset = 0
 
     # -- attributes ---------------------------------------------------------
@@ -613,12 +173,12 @@ class RestateServer:
     @property
     def ingress_url(self) -> str:
         """Base URL of the ingress, e.g. ``http://127.0.0.1:43117`` (no slash)."""
-        return f"http://{_LOCALHOST}:{self._require_started()[0]}"
+        return f"http://{LOCALHOST}:{self._require_started()[0]}"
 
     @property
     def admin_url(self) -> str:
         """Base URL of the admin API (no trailing slash)."""
-        return f"http://{_LOCALHOST}:{self._require_started()[1]}"
+        return f"http://{LOCALHOST}:{self._require_started()[1]}"
 
     @property
     def node_port(self) -> int:
@@ -701,13 +261,13 @@ class RestateServer:
         deadline = time.monotonic() + self._startup_timeout
         try:
             for attempt in range(1, _START_ATTEMPTS + 1):
-                ingress, admin, node = _free_ports(3)
+                ingress, admin, node = free_ports(3)
                 self._ports = (ingress, admin, node)
                 self._spawn(binary)
                 if self._wait_healthy(deadline):
                     break
                 # The process died while binding a port someone else holds.
-                _terminate(self.process, self._shutdown_grace)
+                terminate(self.process, self._shutdown_grace)
                 if attempt == _START_ATTEMPTS:
                     raise ServerStartError(
                         f"restate-server could not bind free ports after {attempt} attempts; "
@@ -717,7 +277,7 @@ class RestateServer:
                 shutil.rmtree(self._data_dir, ignore_errors=True)
         except BaseException:
             if self._process is not None:
-                _terminate(self._process, self._shutdown_grace)
+                terminate(self._process, self._shutdown_grace)
             self._ports = None
             if not self._keep_base_dir:
                 shutil.rmtree(self._base_dir, ignore_errors=True)
@@ -730,7 +290,7 @@ class RestateServer:
         """Make sure the process is stopped even if :meth:`stop` never is."""
         if self._finalizer is not None:
             self._finalizer.detach()
-        self._finalizer = _make_finalizer(
+        self._finalizer = make_finalizer(
             self,
             self.process,
             None if self._keep_base_dir else self.base_dir,
@@ -754,7 +314,7 @@ class RestateServer:
             )
         env.update(
             {
-                _ENV_BIND_IP: _LOCALHOST,
+                _ENV_BIND_IP: LOCALHOST,
                 _ENV_LISTEN_MODE: "tcp",
                 _ENV_DISABLE_TELEMETRY: "true",
                 _ENV_NO_ANSI: "true",
@@ -808,6 +368,16 @@ class RestateServer:
         """Poll until healthy: True; False if it died of a port clash."""
         process = self.process
         ingress_port = self._require_started()[0]
+        with sync_client() as client:
+            return self._poll_until_healthy(client, process, ingress_port, deadline)
+
+    def _poll_until_healthy(
+        self,
+        client: httpx.Client,
+        process: subprocess.Popen[bytes],
+        ingress_port: int,
+        deadline: float,
+    ) -> bool:
         while True:
             if process.poll() is not None:
                 if _ADDRESS_IN_USE.search(self._log_since_spawn()):
@@ -822,7 +392,7 @@ class RestateServer:
                     f"restate-server did not become healthy within {self._startup_timeout} s; "
                     f"log tail:\n{self.log_tail()}"
                 )
-            if self._probe(ingress_port, min(remaining, 1.0)):
+            if self._probe(client, ingress_port, min(remaining, 1.0)):
                 # A foreign server on our admin port would also answer; check
                 # the process is still ours and alive.
                 if process.poll() is None:
@@ -838,17 +408,17 @@ class RestateServer:
         except OSError:
             return ""
 
-    def _probe(self, ingress_port: int, timeout: float) -> bool:
-        health = _sync_get(f"{self.admin_url}/health", timeout)
-        if health is None or health[0] != 200:
+    def _probe(self, client: httpx.Client, ingress_port: int, timeout: float) -> bool:
+        health = sync_get(client, f"{self.admin_url}/health", timeout)
+        if health is None or health.status != 200:
             return False
-        version = _sync_get(f"{self.admin_url}/version", timeout)
-        if version is None or version[0] != 200:
+        version = sync_get(client, f"{self.admin_url}/version", timeout)
+        if version is None or version.status != 200:
             return False
         # The admin API reports its ingress address; anything but ours means
         # another server owns this admin port.
         try:
-            info = cast("object", json.loads(version[1]))
+            info = version.json()
             endpoint = (
                 cast("dict[str, object]", info).get("ingress_endpoint")
                 if isinstance(info, dict)
@@ -856,10 +426,10 @@ class RestateServer:
             )
             if not isinstance(endpoint, str) or urlsplit(endpoint).port != ingress_port:
                 return False
-        except ValueError:
+        except ValueError:  # not JSON, or not a port
             return False
-        ingress = _sync_get(f"{self.ingress_url}/restate/health", timeout)
-        return ingress is not None and ingress[0] == 200
+        ingress = sync_get(client, f"{self.ingress_url}/restate/health", timeout)
+        return ingress is not None and ingress.status == 200
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, SIGKILL after the grace period) and
@@ -867,7 +437,7 @@ class RestateServer:
         self._ports = None
         if self._process is None:
             return
-        _terminate(self._process, self._shutdown_grace)
+        terminate(self._process, self._shutdown_grace)
         if self._finalizer is not None:
             self._finalizer()
             self._finalizer = None
@@ -880,12 +450,12 @@ class RestateServer:
         """
         process = self.process
         binary = self._binary if self._binary is not None else find_restate_server()
-        _terminate(process, self._shutdown_grace, kill=kill)
+        terminate(process, self._shutdown_grace, kill=kill)
         self._spawn(binary)
         try:
             healthy = self._wait_healthy(time.monotonic() + self._startup_timeout)
         except BaseException:
-            _terminate(self.process, self._shutdown_grace)
+            terminate(self.process, self._shutdown_grace)
             raise
         finally:
             self._arm_finalizer()
@@ -1060,146 +630,13 @@ class RestateServer:
         headers: Mapping[str, str] | None,
     ) -> HttpResponse:
         all_headers = dict(headers or {})
-        content = _encode_body(body, all_headers)
+        content = encode_body(body, all_headers)
         if not path.startswith("/"):
             path = "/" + path
-        return await _request(
+        return await request(
             method.upper(),
             base_url + path,
             body=content,
             headers=all_headers,
             limit=self.request_timeout,
         )
-
-
-# ---------------------------------------------------------------------------
-# Serving an endpoint next to the server
-# ---------------------------------------------------------------------------
-
-
-class ServableEndpoint(Protocol):
-    """What :func:`serve_endpoint` needs, i.e. :class:`restate_trio.Endpoint`.
-
-    Its ``serve(address, *, task_status=..., shutdown_trigger=None)`` serves
-    until cancelled and reports the bound URLs (``list[str]``) through
-    ``task_status.started``.
-    """
-
-    @property
-    def serve(self) -> Callable[..., Awaitable[object]]:
-        """``async def serve(address: str, *, task_status, shutdown_trigger)``."""
-        ...
-
-
-def _local_url(urls: Sequence[str]) -> str:
-    if not urls:
-        raise HarnessError("the endpoint reported no bound URL")
-    for url in urls:
-        if url.startswith("http://"):
-            return url
-    return urls[0]
-
-
-@asynccontextmanager
-async def serve_endpoint(
-    endpoint: ServableEndpoint,
-    server: RestateServer,
-    *,
-    path_prefix: str = "",
-    use_http_11: bool = False,
-    address: str = f"{_LOCALHOST}:0",
-) -> AsyncGenerator[str]:
-    """Serve ``endpoint`` on a free port and register it with ``server``.
-
-    Yields the deployment URI, ``http://127.0.0.1:PORT{path_prefix}``; the
-    server discovers the endpoint under that prefix (over HTTP/1.1 if
-    ``use_http_11``, else h2c). The endpoint stops when the block exits.
-    Exceptions raised in the block propagate unchanged (not wrapped in an
-    exception group)::
-
-        async with serve_endpoint(endpoint, server) as uri:
-            response = await server.ingress("/Greeter/greet", "Ada")
-
-    Raises:
-        RegistrationError: the server could not discover the endpoint.
-        HarnessTimeoutError: the endpoint did not start serving within
-            ``server.request_timeout`` seconds.
-    """
-    if path_prefix and not path_prefix.startswith("/"):
-        path_prefix = "/" + path_prefix
-    path_prefix = path_prefix.rstrip("/")
-    pending: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        try:
-            try:
-                with trio.fail_after(server.request_timeout):
-                    urls = cast("list[str]", await nursery.start(endpoint.serve, address))
-            except trio.TooSlowError as exc:
-                raise HarnessTimeoutError(
-                    f"the endpoint did not start serving within {server.request_timeout} s"
-                ) from exc
-            uri = _local_url(urls).rstrip("/") + path_prefix
-            await server.register(uri, use_http_11=use_http_11)
-        except Exception as exc:
-            # Raised below, once the nursery is closed, so that it is not
-            # wrapped in an exception group.
-            pending = exc
-            nursery.cancel_scope.cancel()
-        else:
-            try:
-                yield uri
-            except BaseException as exc:
-                if isinstance(exc, trio.Cancelled | GeneratorExit):
-                    raise
-                pending = exc
-            finally:
-                nursery.cancel_scope.cancel()
-    if pending is not None:
-        raise pending
-
-
-# ---------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m restate_trio.testing {install,path,run}``.
-
-    * ``install`` installs restate-server into the cache and prints its path;
-    * ``path`` prints the binary that would be used (exit 1 if none);
-    * ``run`` starts a server like the tests do and waits for Ctrl-C.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m restate_trio.testing",
-        description="Manage the restate-server used by restate-trio's test harness.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    install = commands.add_parser("install", help="install restate-server from npm (if missing)")
-    install.add_argument("--version", default=RESTATE_SERVER_VERSION)
-    path = commands.add_parser("path", help="print the restate-server binary in use")
-    path.add_argument("--version", default=RESTATE_SERVER_VERSION)
-    run = commands.add_parser("run", help="start a throwaway server until Ctrl-C")
-    run.add_argument("--protocol-v7", action="store_true", help="enable service protocol V7")
-    args = parser.parse_args(argv)
-
-    try:
-        if args.command == "install":
-            print(install_restate_server(cast("str", args.version)))
-        elif args.command == "path":
-            print(find_restate_server(cast("str", args.version)))
-        else:
-            with RestateServer(enable_protocol_v7=cast("bool", args.protocol_v7)) as server:
-                print(f"ingress: {server.ingress_url}")
-                print(f"admin:   {server.admin_url}")
-                print(f"log:     {server.log_path}", flush=True)
-                with suppress(KeyboardInterrupt):
-                    server.process.wait()
-    except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The harness's HTTP: responses, and requests to the server with one client library, httpx.
+
+httpx is the ``testing`` extra, so it is imported when the first request is made, not when
+:mod:`restate_trio.testing` is: ``python -m restate_trio.testing install`` works without it.
+The async helpers use ``httpx.AsyncClient`` (under trio), the blocking start-up probes
+``httpx.Client``. Neither reads proxy settings from the environment: every request goes to a
+server on localhost.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import orjson
+import trio
+
+from ._errors import HarnessError, HarnessTimeoutError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import httpx
+
+_NEEDS_HTTPX = (
+    "restate_trio.testing needs httpx to talk to restate-server: "
+    "pip install 'restate-trio[testing]'"
+)
+
+
+def _require_httpx() -> None:
+    """Raise an ImportError that names the extra to install when httpx is missing."""
+    try:
+        importlib.import_module("httpx")
+    except ImportError as exc:
+        raise ImportError(_NEEDS_HTTPX, name="httpx") from exc
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A fully read HTTP response from the server.
+
+    ``headers`` has lower-case names; repeated headers are joined with ``", "``.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> object:
+        """Decode the body as JSON."""
+        return cast("object", orjson.loads(self.body))
+
+
+@dataclass(frozen=True)
+class IngressResponse(HttpResponse):
+    """Response of a call through the server's ingress."""
+
+    @property
+    def invocation_id(self) -> str | None:
+        """The invocation id (``x-restate-id`` header, or a ``/send`` reply)."""
+        header = self.headers.get("x-restate-id")
+        if header:
+            return header
+        if self.ok and self.headers.get("content-type", "").startswith("application/json"):
+            try:
+                decoded = self.json()
+            except orjson.JSONDecodeError:
+                return None
+            if isinstance(decoded, dict):
+                value = cast("dict[str, object]", decoded).get("invocationId")
+                if isinstance(value, str):
+                    return value
+        return None
+
+
+def encode_body(body: object, headers: dict[str, str]) -> bytes:
+    """Bytes are sent as they are; anything else is encoded as JSON."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, bytearray):
+        return bytes(body)
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["content-type"] = "application/json"
+    return orjson.dumps(body)
+
+
+def _response(response: httpx.Response) -> HttpResponse:
+    return HttpResponse(
+        status=response.status_code,
+        headers={name.lower(): value for name, value in response.headers.items()},
+        body=response.content,
+    )
+
+
+async def request(
+    method: str, url: str, *, body: bytes, headers: Mapping[str, str], limit: float
+) -> HttpResponse:
+    """One HTTP request, bounded by ``limit`` seconds (a trio deadline, so it also bounds
+    connecting and a server that never answers)."""
+    _require_httpx()
+    import httpx
+
+    try:
+        with trio.fail_after(limit):
+            async with httpx.AsyncClient(trust_env=False, timeout=None) as client:
+                response = await client.request(
+                    method, url, content=body or None, headers=dict(headers)
+                )
+    except trio.TooSlowError as exc:
+        raise HarnessTimeoutError(
+            f"{method} {url} did not complete within {limit} s (see RestateServer.request_timeout)"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise HarnessError(f"{method} {url} failed: {exc!r}") from exc
+    return _response(response)
+
+
+def sync_client() -> httpx.Client:
+    """A blocking client for the start-up probes; close it (``with``) when done."""
+    _require_httpx()
+    import httpx
+
+    return httpx.Client(trust_env=False)
+
+
+def sync_get(client: httpx.Client, url: str, timeout: float) -> HttpResponse | None:
+    """GET ``url`` with any status; ``None`` if nothing answered within ``timeout`` s."""
+    import httpx
+
+    try:
+        return _response(client.get(url, timeout=timeout))
+    except httpx.TransportError:
+        return None
