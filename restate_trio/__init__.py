@@ -29,6 +29,7 @@ from .combinators import (
 )
 from .context import (
     CallFuture as CallFuture,
+    CallOptions as CallOptions,
     Context as Context,
     DurableFuture as DurableFuture,
     DurablePromise as DurablePromise,
@@ -38,11 +39,12 @@ from .context import (
     Request as Request,
     RetryPolicy as RetryPolicy,
     SendHandle as SendHandle,
+    SendOptions as SendOptions,
     WorkflowContext as WorkflowContext,
     WorkflowSharedContext as WorkflowSharedContext,
 )
 from .endpoint import Endpoint as Endpoint
-from .errors import TerminalError as TerminalError
+from .errors import Cancelled as Cancelled, TerminalError as TerminalError
 from .service import (
     InvocationRetryPolicy as InvocationRetryPolicy,
     ServiceDefinition as ServiceDefinition,
@@ -55,6 +57,8 @@ from .service import (
 
 __all__ = [
     "CallFuture",
+    "CallOptions",
+    "Cancelled",
     "Context",
     "DurableFuture",
     "DurablePromise",
@@ -67,6 +71,7 @@ __all__ = [
     "Request",
     "RetryPolicy",
     "SendHandle",
+    "SendOptions",
     "ServiceDefinition",
     "ServiceDefinitionError",
     "TerminalError",
