@@ -186,11 +186,13 @@ class ContextImpl:
                 name=name,
             )
             attempt.runs.register(nid, spec)
+        attempt.expect_await(nid, f"ctx.run({name!r})")
         return DurableFutureImpl(attempt, nid, _decoder(codec, tp))
 
     def sleep(self, duration: timedelta, *, name: str = "") -> DurableFutureImpl[None]:
         attempt = self._attempt
         nid = attempt.command(attempt.machine.sys_sleep, _ms_from_now(duration), name)
+        attempt.expect_await(nid, "ctx.sleep()")
         return DurableFutureImpl(attempt, nid, _void)
 
     def time(self) -> DurableFutureImpl[object]:

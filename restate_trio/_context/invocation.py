@@ -25,15 +25,17 @@ journal order of their completions is decided by the runtime and replayed as rec
 
 from __future__ import annotations
 
+import inspect
 import logging
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from typing import NoReturn, ParamSpec, TypeVar, cast
 
 import trio
 
 from .._protocol.errors import AttemptClosed
-from .._protocol.futures import Combinator, FutureTree, Leaf, Node
+from .._protocol.futures import Combinator, FutureTree, Leaf, Node, leaves
 from .._protocol.machine import Progress, StateMachine
 from .._protocol.types import (
     CANCEL_SIGNAL_ID,
@@ -86,6 +88,8 @@ class Attempt:
         self._output_ready = trio.Event()
         self._scope: trio.CancelScope | None = None
         self._owner: trio.lowlevel.Task | None = None
+        # Operations that only take effect when awaited, not awaited yet (see expect_await).
+        self._unawaited: dict[NotificationId, str] = {}
 
     # ------------------------------------------------------------------ transport side
 
@@ -210,10 +214,18 @@ class Attempt:
     def resolved_at(self, tree: FutureTree) -> int | None:
         return self.machine.resolved_at(tree)
 
+    def expect_await(self, nid: NotificationId, operation: str) -> None:
+        """``operation`` does nothing unless its future is awaited (a run closure starts when
+        awaited; a timer nobody waits for delays nothing): warn if the handler ends first."""
+        self._unawaited[nid] = operation
+
     async def await_tree(self, tree: FutureTree) -> None:
         """Wait until ``tree`` resolves; suspends the attempt when it cannot in this one."""
         self.check_owner()
         machine = self.machine
+        if self._unawaited:
+            for nid in leaves(tree):
+                self._unawaited.pop(nid, None)
         while True:
             if not machine.replaying:
                 self.runs.start(tree)
@@ -263,8 +275,31 @@ class Attempt:
             if self._over():
                 return
             error = group
+        if self._unawaited:
+            self._warn_unawaited()
         if not self._over():
             self._complete(value, error)
+
+    def _warn_unawaited(self) -> None:
+        """Like Python's "coroutine was never awaited", for durable futures: only when the
+        handler ended by itself (an attempt that suspends or fails has not finished awaiting)."""
+        code = getattr(inspect.unwrap(self.handler.fn), "__code__", None)
+        operations = ", ".join(sorted(set(self._unawaited.values())))
+        message = (
+            f"{operations} was never awaited in handler {self.handler.name!r}: a ctx.run "
+            "closure only runs, and ctx.sleep only waits, when its future is awaited"
+        )
+        self._unawaited.clear()
+        try:
+            if code is None:
+                warnings.warn(message, RuntimeWarning, stacklevel=1)
+            else:
+                warnings.warn_explicit(
+                    message, RuntimeWarning, code.co_filename, code.co_firstlineno
+                )
+        except Warning:
+            # Warnings configured as errors must not turn the handler's outcome into a bug.
+            logger.error("restate_trio: %s", message)
 
     def _over(self) -> bool:
         # A call, not a property read, so type checkers do not carry a narrowed value across
