@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import traceback
+import types
 import warnings
 from collections.abc import Callable, Mapping
 from typing import NoReturn, ParamSpec, TypeVar, cast
 
 import trio
 
-from .._protocol.errors import AttemptClosed
+from .._protocol.errors import JOURNAL_MISMATCH, AttemptClosed
 from .._protocol.futures import Combinator, FutureTree, Leaf, Node, leaves
 from .._protocol.machine import Progress, StateMachine
 from .._protocol.types import (
@@ -76,9 +78,12 @@ class Attempt:
         handler: HandlerDefinition,
         attempt_headers: Mapping[str, str],
         codec: PayloadCodec = DEFAULT_CODEC,
+        *,
+        service: str = "",
     ) -> None:
         self.machine = machine
         self.handler = handler
+        self.service = service  # the service's name, for logs
         self.attempt_headers = dict(attempt_headers)
         # The handler's codec: the default of its operations (state, runs, awakeables…).
         self.codec = codec
@@ -90,6 +95,7 @@ class Attempt:
         self._owner: trio.lowlevel.Task | None = None
         # Operations that only take effect when awaited, not awaited yet (see expect_await).
         self._unawaited: dict[NotificationId, str] = {}
+        self._reported = False  # why the machine closed was logged (see _report_close)
 
     # ------------------------------------------------------------------ transport side
 
@@ -160,8 +166,29 @@ class Attempt:
             self._output_ready.set()
             if self._scope is not None:
                 self._scope.cancel()
+            if not self._reported:
+                self._report_close()
         elif machine.has_output:
             self._output_ready.set()
+
+    def _report_close(self) -> None:
+        """Say why the attempt closed, where it is a bug in the user's code: a journal
+        mismatch means the handler is not deterministic (or its code changed under a running
+        invocation). Runs while the diverging command is being issued, so the user's line is on
+        the stack."""
+        self._reported = True
+        failure = self.machine.failure
+        if failure is None or failure[0] != JOURNAL_MISMATCH:
+            return
+        start = self.machine.start
+        logger.error(
+            "journal mismatch in %s/%s, invocation %s, at %s: %s",
+            self.service,
+            self.handler.name,
+            start.debug_id if start else "?",
+            _user_code_line(),
+            failure[1],
+        )
 
     def command(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Issue a machine command from the handler: checks the calling task, unwinds the
@@ -385,6 +412,22 @@ class Attempt:
             next_retry_delay_ms=next_retry_delay_ms,
             related_run=related_run,
         )
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TRIO_DIR = os.path.dirname(os.path.abspath(trio.__file__))
+
+
+def _user_code_line() -> str:
+    """``file:line`` of the innermost caller outside restate_trio (and trio): the user's code
+    that issued the current command; "the handler's return" when the SDK itself is issuing it."""
+    here = inspect.currentframe()
+    frame: types.FrameType | None = here.f_back if here is not None else None
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_filename.startswith(_TRIO_DIR):
+        return "the handler's return"  # no user code between the SDK and trio's task runner
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def decode(codec: PayloadCodec, data: bytes, tp: object) -> object:

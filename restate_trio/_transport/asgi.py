@@ -230,7 +230,9 @@ class RestateApp:
             }
         )
         machine = StateMachine(version, max_message_size=self._max_message_size)
-        attempt = Attempt(machine, handler, headers, codec=handler.effective_codec)
+        attempt = Attempt(
+            machine, handler, headers, codec=handler.effective_codec, service=service_name
+        )
         self._attempts.add(attempt)
         try:
             async with trio.open_nursery() as nursery:

@@ -1,7 +1,9 @@
-"""A durable future that only acts when awaited, and is not, is reported when the handler ends."""
+"""What the attempt reports about user code: durable futures that only act when awaited and were
+not (a RuntimeWarning), and journal mismatches (an ERROR log naming where the code diverged)."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from datetime import timedelta
 
@@ -12,7 +14,7 @@ import restate_trio as restate
 from restate_trio._context.invocation import Attempt
 from restate_trio._protocol import messages as m
 from restate_trio._protocol.machine import StateMachine
-from tests.protocol.transcripts import frames, input_command, parse, start
+from tests.protocol.transcripts import DEBUG_ID, journal_bytes, parse
 
 
 class Forgetful:
@@ -25,11 +27,14 @@ class Forgetful:
     async def awaits_both(self, ctx: restate.Context) -> None:
         await restate.all_completed(ctx.run("charge", lambda: 1), ctx.sleep(timedelta(0)))
 
+    async def changed(self, ctx: restate.Context) -> None:
+        await ctx.sleep(timedelta(seconds=1))  # the journal recorded a run here: diverges
 
-async def _run(handler: str) -> list[m.MessageType]:
+
+async def _run(handler: str, journal: tuple[m.Message, ...] = ()) -> list[m.MessageType]:
     definition = restate.reflect(Forgetful()).handlers[handler]
-    attempt = Attempt(StateMachine(6), definition, {})
-    attempt.feed(frames(start(1), input_command()))
+    attempt = Attempt(StateMachine(6), definition, {}, service="Forgetful")
+    attempt.feed(journal_bytes(journal))
     attempt.feed_eof()  # request/response: whatever cannot complete now suspends
     written: list[bytes] = []
     async with trio.open_nursery() as nursery:
@@ -67,3 +72,19 @@ async def test_awaited_through_a_combinator_does_not_warn() -> None:
     # The run closure ran (proposal), the timer suspended the attempt: nothing to report.
     assert m.MessageType.PROPOSE_RUN_COMPLETION in kinds
     assert kinds[-1] is m.MessageType.SUSPENSION
+
+
+async def test_journal_mismatch_is_logged_with_the_diverging_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorded = m.RunCommandMessage(result_completion_id=1, name="charge")
+    with caplog.at_level(logging.ERROR, logger="restate_trio"):
+        kinds = await _run("changed", (recorded,))
+    assert kinds == [m.MessageType.ERROR]
+    [record] = [r for r in caplog.records if "journal mismatch" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    text = record.getMessage()
+    assert "Forgetful/changed" in text
+    assert DEBUG_ID in text
+    line = Forgetful.changed.__code__.co_firstlineno + 1  # the ctx.sleep line
+    assert f"{__file__}:{line}" in text
