@@ -1,8 +1,9 @@
 """A saga: book a trip step by step; undo the completed steps if it fails or is cancelled.
 
-Cancelling the invocation (``restate invocations cancel <id>``, or the admin API) surfaces as a
-:class:`~restate_trio.TerminalError` with code 409 at the current durable await. Cancellation is
-not sticky, so the compensations after it are journaled and run durably, exactly once.
+Cancelling the invocation (``restate invocations cancel <id>``, or the admin API) surfaces as
+:class:`restate_trio.Cancelled` (a TerminalError with code 409) at the current durable await.
+Cancellation is not sticky, so the compensations after it are journaled and run durably, exactly
+once.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from .combinators import (
 )
 from .context import (
     CallFuture as CallFuture,
+    CallOptions as CallOptions,
     Context as Context,
     DurableFuture as DurableFuture,
     DurablePromise as DurablePromise,
@@ -37,11 +38,16 @@ from .context import (
     ObjectSharedContext as ObjectSharedContext,
     Request as Request,
     SendHandle as SendHandle,
+    SendOptions as SendOptions,
     WorkflowContext as WorkflowContext,
     WorkflowSharedContext as WorkflowSharedContext,
 )
 from .endpoint import Endpoint as Endpoint
-from .errors import ServiceDefinitionError as ServiceDefinitionError, TerminalError as TerminalError
+from .errors import (
+    Cancelled as Cancelled,
+    ServiceDefinitionError as ServiceDefinitionError,
+    TerminalError as TerminalError,
+)
 from .retry import InvocationRetryPolicy as InvocationRetryPolicy, RetryPolicy as RetryPolicy
 from .service import (
     HandlerDefinition as HandlerDefinition,
@@ -56,6 +62,8 @@ from .service import (
 
 __all__ = [
     "CallFuture",
+    "CallOptions",
+    "Cancelled",
     "Context",
     "DurableFuture",
     "DurablePromise",
@@ -70,6 +78,7 @@ __all__ = [
     "Request",
     "RetryPolicy",
     "SendHandle",
+    "SendOptions",
     "ServiceDefinition",
     "ServiceDefinitionError",
     "ServiceKind",

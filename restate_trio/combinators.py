@@ -94,5 +94,4 @@ async def with_timeout(future: DurableFuture[T], duration: timedelta) -> T:
     expiry it raises :class:`DurableTimeoutError` (a TerminalError with code 408); the awaited
     operation itself is not cancelled and may still be awaited later.
     """
-    impl = cast("_f.DurableFutureImpl[T]", future)
-    return await _f.with_timeout(impl, int(duration.total_seconds() * 1000))
+    return await _f.with_timeout(cast("_f.DurableFutureImpl[T]", future), duration)

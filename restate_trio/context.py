@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol, TypeVar, overload
+from typing import Protocol, TypedDict, TypeVar, TypeVarTuple, Unpack, overload
 
 from ._context.random import DurableRandom
 from .codecs import PayloadCodec
@@ -45,6 +45,7 @@ from .retry import RetryPolicy
 
 __all__ = [
     "CallFuture",
+    "CallOptions",
     "Context",
     "DurableFuture",
     "DurablePromise",
@@ -54,6 +55,7 @@ __all__ = [
     "Request",
     "RetryPolicy",
     "SendHandle",
+    "SendOptions",
     "WorkflowContext",
     "WorkflowSharedContext",
 ]
@@ -63,6 +65,33 @@ T_co = TypeVar("T_co", covariant=True)
 I = TypeVar("I")  # noqa: E741 - a handler's input type
 O = TypeVar("O")  # noqa: E741 - a handler's output type
 S = TypeVar("S")  # the service class of a handler reference
+Ts = TypeVarTuple("Ts")  # the arguments of a ctx.run closure
+
+
+class CallOptions(TypedDict, total=False):
+    """The options every call takes as keywords (``ctx.service_call(..., headers=…)``).
+
+    :ivar headers: headers for the callee (it reads them in ``ctx.request().headers``).
+    :ivar idempotency_key: calls with the same key to the same handler (and object key) run
+        once; later ones get the first one's result.
+    :ivar scope: the invocation's scope (protocol V7, and the server's experimental vqueues
+        feature ``RESTATE_EXPERIMENTAL_ENABLE_VQUEUES``; elsewhere the attempt fails).
+    :ivar limit_key: the concurrency-limit key within ``scope`` (same requirements).
+    """
+
+    headers: Mapping[str, str] | None
+    idempotency_key: str | None
+    scope: str | None
+    limit_key: str | None
+
+
+class SendOptions(CallOptions, total=False):
+    """The options of a one-way send: those of a call, and a delay.
+
+    :ivar delay: when to deliver the message (a durable timer on the runtime's side).
+    """
+
+    delay: timedelta | None
 
 
 class DurableFuture(Awaitable[T_co], Protocol[T_co]):
@@ -146,8 +175,8 @@ class Context(Protocol):
     def run(
         self,
         name: str,
-        fn: Callable[..., Awaitable[T]],
-        *args: object,
+        fn: Callable[[*Ts], Awaitable[T]],
+        *args: *Ts,
         type: type[T] | None = None,
         retry: RetryPolicy | None = None,
         codec: PayloadCodec | None = None,
@@ -156,8 +185,8 @@ class Context(Protocol):
     def run(
         self,
         name: str,
-        fn: Callable[..., T],
-        *args: object,
+        fn: Callable[[*Ts], T],
+        *args: *Ts,
         type: type[T] | None = None,
         retry: RetryPolicy | None = None,
         codec: PayloadCodec | None = None,
@@ -165,8 +194,8 @@ class Context(Protocol):
     def run(
         self,
         name: str,
-        fn: Callable[..., Awaitable[T]] | Callable[..., T],
-        *args: object,
+        fn: Callable[[*Ts], Awaitable[T]] | Callable[[*Ts], T],
+        *args: *Ts,
         type: type[T] | None = None,
         retry: RetryPolicy | None = None,
         codec: PayloadCodec | None = None,
@@ -209,11 +238,8 @@ class Context(Protocol):
         self,
         handler: Callable[[S, Context], Awaitable[O]],
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]: ...
     @overload
     def service_call(
@@ -221,22 +247,16 @@ class Context(Protocol):
         handler: Callable[[S, Context, I], Awaitable[O]],
         arg: I,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]: ...
     def service_call(
         self,
         handler: Callable[..., Awaitable[O]],
         arg: object = None,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]:
         """Call a Service handler by reference and get a future of its result.
 
@@ -250,11 +270,8 @@ class Context(Protocol):
         handler: Callable[[S, ObjectContext], Awaitable[O]],
         key: str,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]: ...
     @overload
     def object_call(
@@ -263,11 +280,8 @@ class Context(Protocol):
         key: str,
         arg: I,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]: ...
     def object_call(
         self,
@@ -275,11 +289,8 @@ class Context(Protocol):
         key: str,
         arg: object = None,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]:
         """Call a Virtual Object handler of object ``key``.
 
@@ -293,11 +304,8 @@ class Context(Protocol):
         handler: Callable[[S, WorkflowContext], Awaitable[O]],
         key: str,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]: ...
     @overload
     def workflow_call(
@@ -306,11 +314,8 @@ class Context(Protocol):
         key: str,
         arg: I,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]: ...
     def workflow_call(
         self,
@@ -318,11 +323,8 @@ class Context(Protocol):
         key: str,
         arg: object = None,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[O]:
         """Call a Workflow handler of workflow ``key`` (its run handler, or a shared one)."""
         ...
@@ -332,12 +334,8 @@ class Context(Protocol):
         self,
         handler: Callable[[S, Context], Awaitable[object]],
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle: ...
     @overload
     def service_send(
@@ -345,24 +343,16 @@ class Context(Protocol):
         handler: Callable[[S, Context, I], Awaitable[object]],
         arg: I,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle: ...
     def service_send(
         self,
         handler: Callable[..., Awaitable[object]],
         arg: object = None,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle:
         """Send a one-way message to a Service handler (optionally after ``delay``)."""
         ...
@@ -373,12 +363,8 @@ class Context(Protocol):
         handler: Callable[[S, ObjectContext], Awaitable[object]],
         key: str,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle: ...
     @overload
     def object_send(
@@ -387,12 +373,8 @@ class Context(Protocol):
         key: str,
         arg: I,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle: ...
     def object_send(
         self,
@@ -400,12 +382,8 @@ class Context(Protocol):
         key: str,
         arg: object = None,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle:
         """Send a one-way message to a Virtual Object handler of object ``key``."""
         ...
@@ -416,12 +394,8 @@ class Context(Protocol):
         handler: Callable[[S, WorkflowContext], Awaitable[object]],
         key: str,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle: ...
     @overload
     def workflow_send(
@@ -430,12 +404,8 @@ class Context(Protocol):
         key: str,
         arg: I,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle: ...
     def workflow_send(
         self,
@@ -443,12 +413,8 @@ class Context(Protocol):
         key: str,
         arg: object = None,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle:
         """Start a workflow (or message a shared workflow handler) without waiting."""
         ...
@@ -460,10 +426,7 @@ class Context(Protocol):
         payload: bytes,
         *,
         key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFuture[bytes]:
         """Call any handler by name with a raw payload; the result is the raw output.
 
@@ -480,11 +443,7 @@ class Context(Protocol):
         payload: bytes,
         *,
         key: str | None = None,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandle:
         """Send a one-way message to any handler by name with a raw payload."""
         ...

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["ServiceDefinitionError", "TerminalError"]
+__all__ = ["Cancelled", "ServiceDefinitionError", "TerminalError"]
 
 
 class TerminalError(Exception):
@@ -56,3 +56,26 @@ class ServiceDefinitionError(ValueError):
     :class:`restate_trio.InvocationRetryPolicy`; messages start with ``Service.handler:`` (or
     ``Service:``) to say where the problem is.
     """
+
+
+class Cancelled(TerminalError):
+    """The invocation was cancelled (code 409); raised by the durable await that noticed.
+
+    Restate cancels an invocation on request (the UI, the CLI, ``ctx.cancel_invocation``). The
+    SDK first propagates the cancellation to the calls this invocation made, then raises this
+    from the current (or next) durable await. It is not sticky: catch it to run compensations,
+    which journal normally; let it propagate (or raise it again) to end the invocation as
+    cancelled. Not to be confused with ``trio.Cancelled``, which only unwinds a cancel scope::
+
+        try:
+            await ctx.sleep(timedelta(days=1))
+        except restate.Cancelled:
+            await ctx.run("refund", refund, order)
+            raise
+    """
+
+    def __init__(self, message: str = "cancelled", metadata: Mapping[str, str] | None = None):
+        super().__init__(message, 409, metadata)
+
+    def __repr__(self) -> str:
+        return f"Cancelled({self.message!r})"

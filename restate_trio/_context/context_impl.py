@@ -11,11 +11,12 @@ import dataclasses
 import functools
 import time
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar, cast
+from typing import TypeVar, Unpack, cast
 
 from .._protocol.types import (
+    CANCEL_SIGNAL_ID,
     Failure,
     IdempotentTarget,
     InvocationIdResult,
@@ -27,12 +28,13 @@ from .._protocol.types import (
 )
 from .._service.targets import Target, target_of
 from ..codecs import PayloadCodec
-from ..context import Request
+from ..context import CallOptions, Request, SendOptions
 from ..errors import TerminalError
 from ..retry import RetryPolicy
 from .futures import CallFutureImpl, DurableFutureImpl, SendHandleImpl
-from .invocation import Attempt, RunSpec, decode
+from .invocation import Attempt, decode
 from .random import DurableRandom
+from .run import RunSpec
 
 T = TypeVar("T")
 
@@ -121,8 +123,7 @@ class ContextImpl:
         self, name: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
-        machine = attempt.begin()
-        answer = attempt.call(lambda: machine.sys_get_state(name))
+        answer = attempt.command(attempt.machine.sys_get_state, name)
         codec = codec or attempt.codec
         tp: object = object if type is None else type
         if isinstance(answer, NotificationId):
@@ -132,8 +133,7 @@ class ContextImpl:
 
     def state_keys(self) -> DurableFutureImpl[list[str]]:
         attempt = self._attempt
-        machine = attempt.begin()
-        answer = attempt.call(machine.sys_get_state_keys)
+        answer = attempt.command(attempt.machine.sys_get_state_keys)
         if isinstance(answer, list):
             return DurableFutureImpl[list[str]].completed(attempt, answer)
 
@@ -147,21 +147,19 @@ class ContextImpl:
 
     def set(self, name: str, value: object, *, codec: PayloadCodec | None = None) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
+        attempt.check_owner()
         codec = codec or attempt.codec
         payload = codec.encode(value, type(value))
         unstable = not is_deterministic(codec)
-        attempt.call(lambda: machine.sys_set_state(name, payload, unstable=unstable))
+        attempt.command(attempt.machine.sys_set_state, name, payload, unstable=unstable)
 
     def clear(self, name: str) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
-        attempt.call(lambda: machine.sys_clear_state(name))
+        attempt.command(attempt.machine.sys_clear_state, name)
 
     def clear_all(self) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
-        attempt.call(machine.sys_clear_all_state)
+        attempt.command(attempt.machine.sys_clear_all_state)
 
     # ------------------------------------------------------------------ run, sleep, time
 
@@ -177,28 +175,25 @@ class ContextImpl:
         if not callable(fn):
             raise TypeError(f"ctx.run({name!r}, ...) needs a function, got {fn!r}")
         attempt = self._attempt
-        machine = attempt.begin()
         codec = codec or attempt.codec
         tp = type if type is not None else _return_type(fn)
-        nid, execute = attempt.call(lambda: machine.sys_run(name))
+        nid, execute = attempt.command(attempt.machine.sys_run, name)
         if execute:
-            attempt.register_run(
-                nid,
-                RunSpec(
-                    fn=fn,
-                    args=args,
-                    encode=lambda v: codec.encode(v, tp),
-                    policy=retry or _NO_RETRY_LIMITS,
-                    name=name,
-                ),
+            spec = RunSpec(
+                fn=fn,
+                args=args,
+                encode=lambda v: codec.encode(v, tp),
+                policy=retry or _NO_RETRY_LIMITS,
+                name=name,
             )
+            attempt.runs.register(nid, spec)
+        attempt.expect_await(nid, f"ctx.run({name!r})")
         return DurableFutureImpl(attempt, nid, _decoder(codec, tp))
 
     def sleep(self, duration: timedelta, *, name: str = "") -> DurableFutureImpl[None]:
         attempt = self._attempt
-        machine = attempt.begin()
-        wake_up = _ms_from_now(duration)
-        nid = attempt.call(lambda: machine.sys_sleep(wake_up, name))
+        nid = attempt.command(attempt.machine.sys_sleep, _ms_from_now(duration), name)
+        attempt.expect_await(nid, "ctx.sleep()")
         return DurableFutureImpl(attempt, nid, _void)
 
     def time(self) -> DurableFutureImpl[object]:
@@ -211,26 +206,21 @@ class ContextImpl:
         target: Target,
         key: str,
         payload: bytes,
-        headers: Mapping[str, str] | None,
-        idempotency_key: str | None,
-        scope: str | None = None,
-        limit_key: str | None = None,
+        options: CallOptions,
         convert: Callable[[Result], object] | None = None,
     ) -> CallFutureImpl[object]:
         attempt = self._attempt
-        machine = attempt.begin()
-        id_nid, result_nid = attempt.call(
-            lambda: machine.sys_call(
-                target.service,
-                target.handler,
-                payload,
-                key=key,
-                headers=sorted((headers or {}).items()),
-                idempotency_key=idempotency_key,
-                scope=scope,
-                limit_key=limit_key,
-                unstable=not is_deterministic(target.input_codec),
-            )
+        id_nid, result_nid = attempt.command(
+            attempt.machine.sys_call,
+            target.service,
+            target.handler,
+            payload,
+            key=key,
+            headers=sorted((options.get("headers") or {}).items()),
+            idempotency_key=options.get("idempotency_key"),
+            scope=options.get("scope"),
+            limit_key=options.get("limit_key"),
+            unstable=not is_deterministic(target.input_codec),
         )
         invocation_id = DurableFutureImpl(attempt, id_nid, _invocation_id)
         if convert is None:
@@ -242,63 +232,45 @@ class ContextImpl:
         return CallFutureImpl(attempt, result_nid, convert, invocation_id)
 
     def _send(
-        self,
-        target: Target,
-        key: str,
-        payload: bytes,
-        delay: timedelta | None,
-        headers: Mapping[str, str] | None,
-        idempotency_key: str | None,
-        scope: str | None = None,
-        limit_key: str | None = None,
+        self, target: Target, key: str, payload: bytes, options: SendOptions
     ) -> SendHandleImpl:
         attempt = self._attempt
-        machine = attempt.begin()
-        invoke_time = _ms_from_now(delay)
-        id_nid = attempt.call(
-            lambda: machine.sys_send(
-                target.service,
-                target.handler,
-                payload,
-                key=key,
-                headers=sorted((headers or {}).items()),
-                idempotency_key=idempotency_key,
-                invoke_time_ms=invoke_time,
-                scope=scope,
-                limit_key=limit_key,
-                unstable=not is_deterministic(target.input_codec),
-            )
+        id_nid = attempt.command(
+            attempt.machine.sys_send,
+            target.service,
+            target.handler,
+            payload,
+            key=key,
+            headers=sorted((options.get("headers") or {}).items()),
+            idempotency_key=options.get("idempotency_key"),
+            invoke_time_ms=_ms_from_now(options.get("delay")),
+            scope=options.get("scope"),
+            limit_key=options.get("limit_key"),
+            unstable=not is_deterministic(target.input_codec),
         )
-        return SendHandleImpl(DurableFutureImpl(self._attempt, id_nid, _invocation_id))
+        return SendHandleImpl(DurableFutureImpl(attempt, id_nid, _invocation_id))
 
-    @staticmethod
-    def _payload(target: Target, arg: object) -> bytes:
+    def _typed_target(
+        self, handler: Callable[..., object], arg: object, codec: PayloadCodec | None
+    ) -> tuple[Target, bytes]:
+        """A handler reference's target and the encoded argument (checked from this task:
+        encoding runs user code, and must not happen for a context used elsewhere)."""
+        self._attempt.check_owner()
+        target = _with_codec(target_of(handler), codec)
         if not target.has_input:
-            return b""
-        return target.input_codec.encode(arg, target.input_type)
+            return target, b""
+        return target, target.input_codec.encode(arg, target.input_type)
 
     def service_call(
         self,
         handler: Callable[..., object],
         arg: object = None,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFutureImpl[object]:
         # A Service handler is addressed like an object handler with an empty key.
-        return self.object_call(
-            handler,
-            "",
-            arg,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            scope=scope,
-            limit_key=limit_key,
-            codec=codec,
-        )
+        return self.object_call(handler, "", arg, codec=codec, **options)
 
     def object_call(
         self,
@@ -306,15 +278,11 @@ class ContextImpl:
         key: str,
         arg: object = None,
         *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFutureImpl[object]:
-        target = _with_codec(target_of(handler), codec)
-        payload = self._payload(target, arg)
-        return self._call(target, key, payload, headers, idempotency_key, scope, limit_key)
+        target, payload = self._typed_target(handler, arg, codec)
+        return self._call(target, key, payload, options)
 
     workflow_call = object_call
 
@@ -323,25 +291,11 @@ class ContextImpl:
         handler: Callable[..., object],
         arg: object = None,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandleImpl:
         # A Service handler is addressed like an object handler with an empty key.
-        return self.object_send(
-            handler,
-            "",
-            arg,
-            delay=delay,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            scope=scope,
-            limit_key=limit_key,
-            codec=codec,
-        )
+        return self.object_send(handler, "", arg, codec=codec, **options)
 
     def object_send(
         self,
@@ -349,16 +303,11 @@ class ContextImpl:
         key: str,
         arg: object = None,
         *,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
         codec: PayloadCodec | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandleImpl:
-        target = _with_codec(target_of(handler), codec)
-        payload = self._payload(target, arg)
-        return self._send(target, key, payload, delay, headers, idempotency_key, scope, limit_key)
+        target, payload = self._typed_target(handler, arg, codec)
+        return self._send(target, key, payload, options)
 
     workflow_send = object_send
 
@@ -369,20 +318,9 @@ class ContextImpl:
         payload: bytes,
         *,
         key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> CallFutureImpl[object]:
-        target = Target(service, handler, True, bytes, bytes)
-
-        def raw(result: Result) -> bytes:
-            _raise_failure(result)
-            return result.value if isinstance(result, Success) else b""
-
-        return self._call(
-            target, key or "", payload, headers, idempotency_key, scope, limit_key, raw
-        )
+        return self._call(_raw_target(service, handler), key or "", payload, options, _raw)
 
     def generic_send(
         self,
@@ -391,16 +329,9 @@ class ContextImpl:
         payload: bytes,
         *,
         key: str | None = None,
-        delay: timedelta | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        scope: str | None = None,
-        limit_key: str | None = None,
+        **options: Unpack[SendOptions],
     ) -> SendHandleImpl:
-        target = Target(service, handler, True, bytes, bytes)
-        return self._send(
-            target, key or "", payload, delay, headers, idempotency_key, scope, limit_key
-        )
+        return self._send(_raw_target(service, handler), key or "", payload, options)
 
     # ------------------------------------------------------------------ other invocations
 
@@ -408,16 +339,14 @@ class ContextImpl:
         self, invocation_id: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
-        machine = attempt.begin()
-        nid = attempt.call(lambda: machine.sys_attach_invocation(invocation_id))
+        nid = attempt.command(attempt.machine.sys_attach_invocation, invocation_id)
         return DurableFutureImpl(attempt, nid, _decoder(codec or attempt.codec, type or object))
 
     def get_invocation_output(
         self, invocation_id: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
-        machine = attempt.begin()
-        nid = attempt.call(lambda: machine.sys_get_invocation_output(invocation_id))
+        nid = attempt.command(attempt.machine.sys_get_invocation_output, invocation_id)
         return DurableFutureImpl(attempt, nid, _decoder(codec or attempt.codec, type or object))
 
     def attach_workflow(
@@ -439,8 +368,7 @@ class ContextImpl:
         self, invocation: WorkflowTarget | IdempotentTarget, target: Target
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
-        machine = attempt.begin()
-        nid = attempt.call(lambda: machine.sys_attach_invocation(invocation))
+        nid = attempt.command(attempt.machine.sys_attach_invocation, invocation)
         convert = (
             _void
             if target.output_type is None
@@ -450,8 +378,7 @@ class ContextImpl:
 
     def cancel_invocation(self, invocation_id: str) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
-        attempt.call(lambda: machine.sys_send_signal(invocation_id, index=1))
+        attempt.command(attempt.machine.sys_send_signal, invocation_id, index=CANCEL_SIGNAL_ID)
 
     # ------------------------------------------------------------------ awakeables, signals
 
@@ -459,8 +386,7 @@ class ContextImpl:
         self, *, type: object = None, codec: PayloadCodec | None = None
     ) -> tuple[str, DurableFutureImpl[object]]:
         attempt = self._attempt
-        machine = attempt.begin()
-        awakeable_id, nid = attempt.call(machine.sys_awakeable)
+        awakeable_id, nid = attempt.command(attempt.machine.sys_awakeable)
         return awakeable_id, DurableFutureImpl(
             attempt, nid, _decoder(codec or attempt.codec, type or object)
         )
@@ -469,21 +395,20 @@ class ContextImpl:
         self, awakeable_id: str, value: object, *, codec: PayloadCodec | None = None
     ) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
+        attempt.check_owner()
         payload = (codec or attempt.codec).encode(value, type(value))
-        attempt.call(lambda: machine.sys_complete_awakeable(awakeable_id, Success(payload)))
+        attempt.command(attempt.machine.sys_complete_awakeable, awakeable_id, Success(payload))
 
     def reject_awakeable(self, awakeable_id: str, message: str, code: int = 500) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
         failure = Failure(code, message)
-        attempt.call(lambda: machine.sys_complete_awakeable(awakeable_id, failure))
+        attempt.command(attempt.machine.sys_complete_awakeable, awakeable_id, failure)
 
     def signal(
         self, name: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
-        attempt.begin()
+        attempt.command(_no_command)
         convert = _decoder(codec or attempt.codec, type or object)
         return DurableFutureImpl(attempt, NotificationId.named(name), convert)
 
@@ -491,18 +416,17 @@ class ContextImpl:
         self, invocation_id: str, name: str, value: object, *, codec: PayloadCodec | None = None
     ) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
+        attempt.check_owner()
         result = Success((codec or attempt.codec).encode(value, type(value)))
-        attempt.call(
-            lambda: machine.sys_send_signal(invocation_id, signal_name=name, result=result)
+        attempt.command(
+            attempt.machine.sys_send_signal, invocation_id, signal_name=name, result=result
         )
 
     def reject_signal(self, invocation_id: str, name: str, message: str, code: int = 500) -> None:
         attempt = self._attempt
-        machine = attempt.begin()
         result = Failure(code, message)
-        attempt.call(
-            lambda: machine.sys_send_signal(invocation_id, signal_name=name, result=result)
+        attempt.command(
+            attempt.machine.sys_send_signal, invocation_id, signal_name=name, result=result
         )
 
     # ------------------------------------------------------------------ workflow promises
@@ -527,29 +451,40 @@ class PromiseImpl:
 
     def value(self) -> DurableFutureImpl[object]:
         attempt = self._attempt
-        machine = attempt.begin()
-        nid = attempt.call(lambda: machine.sys_get_promise(self._name))
+        nid = attempt.command(attempt.machine.sys_get_promise, self._name)
         return DurableFutureImpl(attempt, nid, _decoder(self._codec, self._type))
 
     def peek(self) -> DurableFutureImpl[object]:
         attempt = self._attempt
-        machine = attempt.begin()
-        nid = attempt.call(lambda: machine.sys_peek_promise(self._name))
+        nid = attempt.command(attempt.machine.sys_peek_promise, self._name)
         return DurableFutureImpl(attempt, nid, _decoder(self._codec, self._type))
 
     def resolve(self, value: object) -> DurableFutureImpl[None]:
         attempt = self._attempt
-        machine = attempt.begin()
+        attempt.check_owner()
         result = Success(self._codec.encode(value, self._type))
-        nid = attempt.call(lambda: machine.sys_complete_promise(self._name, result))
-        return DurableFutureImpl(attempt, nid, _void)
+        return self._complete(result)
 
     def reject(self, message: str, code: int = 500) -> DurableFutureImpl[None]:
+        return self._complete(Failure(code, message))
+
+    def _complete(self, result: Success | Failure) -> DurableFutureImpl[None]:
         attempt = self._attempt
-        machine = attempt.begin()
-        result = Failure(code, message)
-        nid = attempt.call(lambda: machine.sys_complete_promise(self._name, result))
+        nid = attempt.command(attempt.machine.sys_complete_promise, self._name, result)
         return DurableFutureImpl(attempt, nid, _void)
+
+
+def _no_command() -> None:
+    """A signal is not a command: awaiting it only needs a live attempt in the right task."""
+
+
+def _raw_target(service: str, handler: str) -> Target:
+    return Target(service, handler, True, bytes, bytes)
+
+
+def _raw(result: Result) -> bytes:
+    _raise_failure(result)
+    return result.value if isinstance(result, Success) else b""
 
 
 def is_deterministic(codec: PayloadCodec) -> bool:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
-
-import trio
 
 from .._protocol.futures import Combinator, FutureTree, Leaf, Node
 from .._protocol.types import Failure, NotificationId, Result
@@ -68,9 +67,7 @@ class DurableFutureImpl(Generic[T]):
     async def _wait(self) -> T:
         tree = self.tree
         if tree is None:
-            # Completed futures still checkpoint, so loops over them stay cancellable.
-            self._attempt.check_owner()
-            await trio.lowlevel.checkpoint()
+            await self._attempt.checkpoint()
         else:
             await self._attempt.await_tree(tree)
         return self.value_now()
@@ -163,29 +160,25 @@ def _node(combinator: Combinator, futures: Sequence[DurableFutureImpl[T]]) -> Fu
 async def first_completed(*futures: DurableFutureImpl[T]) -> DurableFutureImpl[T]:
     attempt, done, pending = _split(futures)
     if done:
-        attempt.check_owner()
-        await trio.lowlevel.checkpoint()
+        await attempt.checkpoint()
         return done[0]
     await attempt.await_tree(_node(Combinator.FIRST_COMPLETED, pending))
-    return _earliest(attempt, pending, lambda f: True)
+    return _in_completion_order(attempt, pending)[0]
 
 
-def _earliest(
-    attempt: Attempt,
-    futures: Sequence[DurableFutureImpl[T]],
-    accept: Callable[[DurableFutureImpl[T]], bool],
-) -> DurableFutureImpl[T]:
-    best: DurableFutureImpl[T] | None = None
-    best_at = 0
-    for f in futures:
+def _in_completion_order(
+    attempt: Attempt, futures: Sequence[DurableFutureImpl[T]]
+) -> list[DurableFutureImpl[T]]:
+    """The resolved ones of ``futures``, in journal order (futures complete at creation
+    first, in argument order): the same order on every replay."""
+    ranked: list[tuple[int, int, DurableFutureImpl[T]]] = []
+    for position, f in enumerate(futures):
         tree = f.tree
         at = -1 if tree is None else attempt.resolved_at(tree)
-        if at is None or not accept(f):
-            continue
-        if best is None or at < best_at:
-            best, best_at = f, at
-    assert best is not None
-    return best
+        if at is not None:
+            ranked.append((at, position, f))
+    ranked.sort(key=lambda entry: (entry[0], entry[1]))
+    return [f for _, _, f in ranked]
 
 
 async def all_completed(*futures: DurableFutureImpl[T]) -> list[DurableFutureImpl[T]]:
@@ -193,8 +186,7 @@ async def all_completed(*futures: DurableFutureImpl[T]) -> list[DurableFutureImp
     if pending:
         await attempt.await_tree(_node(Combinator.ALL_COMPLETED, pending))
     else:
-        attempt.check_owner()
-        await trio.lowlevel.checkpoint()
+        await attempt.checkpoint()
     return list(futures)
 
 
@@ -202,43 +194,32 @@ async def first_succeeded(*futures: DurableFutureImpl[T]) -> T:
     attempt, done, pending = _split(futures)
     for f in done:
         if not f.failed_now():
-            attempt.check_owner()
-            await trio.lowlevel.checkpoint()
+            await attempt.checkpoint()
             return f.value_now()
     if pending:
         await attempt.await_tree(_node(Combinator.FIRST_SUCCEEDED_OR_ALL_FAILED, pending))
-        succeeded = [f for f in pending if attempt.resolved_at(f.tree) is not None]  # type: ignore[arg-type]
-        winners = [f for f in succeeded if not f.failed_now()]
-        if winners:
-            return _earliest(attempt, winners, lambda f: True).value_now()
+        for f in _in_completion_order(attempt, pending):
+            if not f.failed_now():
+                return f.value_now()
     else:
-        attempt.check_owner()
-        await trio.lowlevel.checkpoint()
-    messages: list[str] = []
-    for f in futures:
-        try:
-            f.value_now()
-        except TerminalError as exc:
-            messages.append(exc.message)
-    raise TerminalError("all futures failed: " + "; ".join(messages))
+        await attempt.checkpoint()
+    # Every future failed: the last failure (in journal order) is the answer, as it is.
+    return _in_completion_order(attempt, futures)[-1].value_now()
 
 
 async def all_succeeded(*futures: DurableFutureImpl[T]) -> list[T]:
     attempt, done, pending = _split(futures)
     for f in done:
         if f.failed_now():
-            attempt.check_owner()
-            await trio.lowlevel.checkpoint()
+            await attempt.checkpoint()
             f.value_now()
     if pending:
         await attempt.await_tree(_node(Combinator.ALL_SUCCEEDED_OR_FIRST_FAILED, pending))
-        resolved = [f for f in pending if attempt.resolved_at(f.tree) is not None]  # type: ignore[arg-type]
-        failed = [f for f in resolved if f.failed_now()]
-        if failed:
-            _earliest(attempt, failed, lambda f: True).value_now()
+        for f in _in_completion_order(attempt, pending):
+            if f.failed_now():
+                f.value_now()
     else:
-        attempt.check_owner()
-        await trio.lowlevel.checkpoint()
+        await attempt.checkpoint()
     return [f.value_now() for f in futures]
 
 
@@ -250,16 +231,15 @@ async def as_completed(*futures: DurableFutureImpl[T]) -> AsyncIterator[DurableF
         yield winner
 
 
-async def with_timeout(future: DurableFutureImpl[T], seconds_ms: int) -> T:
-    """Await ``future``, racing it against a durable timer of ``seconds_ms`` milliseconds."""
+async def with_timeout(future: DurableFutureImpl[T], duration: timedelta) -> T:
+    """Await ``future``, racing it against a durable timer of ``duration``."""
     attempt = future.attempt
-    machine = attempt.begin()
-    wake_up = int(time.time() * 1000) + seconds_ms
-    timer_nid = attempt.call(lambda: machine.sys_sleep(wake_up, "timeout"))
+    wake_up = int((time.time() + duration.total_seconds()) * 1000)
+    timer_nid = attempt.command(attempt.machine.sys_sleep, wake_up, "timeout")
     timer = cast("DurableFutureImpl[T]", DurableFutureImpl(attempt, timer_nid, lambda r: None))
     winner = await first_completed(future, timer)
     if winner is timer:
-        raise DurableTimeoutError(f"timed out after {seconds_ms} ms", code=408)
+        raise DurableTimeoutError(f"timed out after {duration.total_seconds():g} s", code=408)
     return future.value_now()
 
 

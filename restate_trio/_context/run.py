@@ -1,27 +1,129 @@
-"""``ctx.run``: executing a side effect once, journaling its outcome, retrying failures."""
+"""``ctx.run`` on trio: executing a side effect once, proposing its outcome, retrying failures.
+
+A run's command is journaled by the context when ``ctx.run`` is called; its closure is
+registered here and starts when its future is first awaited (as in Restate's shared core), in a
+task of the attempt's nursery, so closures awaited together run concurrently. The closure only
+*proposes* a result: the runtime journals it, and replays return the journaled one.
+
+A failing closure is retried across attempts: this attempt ends with an ErrorMessage carrying
+the delay its :class:`~restate_trio.RetryPolicy` asks for, and Restate runs the next attempt,
+where the closure runs again. When the policy gives up, the failure is proposed as the run's
+terminal result.
+"""
 
 from __future__ import annotations
 
 import contextvars
 import inspect
-import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
-__all__ = ["IN_RUN", "invoke_closure"]
+from .._protocol.futures import FutureTree, leaves
+from .._protocol.types import Failure, NotificationId, Success
+from ..codecs import CodecError
+from ..errors import TerminalError
+from ..retry import RetryPolicy
+from .outcome import as_terminal
 
-logger = logging.getLogger("restate_trio")
+if TYPE_CHECKING:
+    from .invocation import Attempt
+
+__all__ = ["IN_RUN", "RunSpec", "Runs"]
 
 #: True inside a run closure: durable operations there would not be journaled in order.
 IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("restate_trio_in_run", default=False)
 
+# Sync run closures run in worker threads; bound how many one process runs at once.
+_THREAD_LIMITER = trio.CapacityLimiter(64)
 
-async def invoke_closure(
-    fn: Callable[..., object],
-    args: Sequence[object],
-    limiter: trio.CapacityLimiter,
-) -> object:
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run closure waiting to be executed when its result is first awaited."""
+
+    fn: Callable[..., object]
+    args: Sequence[object]
+    encode: Callable[[object], bytes]
+    policy: RetryPolicy
+    name: str
+
+
+class Runs:
+    """The run closures of one attempt: registered when journaled, started when awaited."""
+
+    __slots__ = ("_attempt", "_nursery", "_waiting")
+
+    def __init__(self, attempt: Attempt) -> None:
+        self._attempt = attempt
+        self._waiting: dict[NotificationId, RunSpec] = {}
+        self._nursery: trio.Nursery | None = None
+
+    def open(self, nursery: trio.Nursery) -> None:
+        """Closures run in ``nursery`` (the attempt's): they end when the attempt does."""
+        self._nursery = nursery
+
+    def register(self, nid: NotificationId, spec: RunSpec) -> None:
+        """A run whose closure must execute in this attempt, once its result is awaited."""
+        self._waiting[nid] = spec
+
+    def start(self, tree: FutureTree) -> None:
+        """Start the closures of the runs that ``tree`` waits for."""
+        if not self._waiting:
+            return
+        for nid in leaves(tree):
+            spec = self._waiting.pop(nid, None)
+            if spec is not None:
+                assert self._nursery is not None
+                self._attempt.machine.run_started(nid)
+                self._nursery.start_soon(self._execute, nid, spec, name=f"ctx.run {spec.name}")
+
+    async def _execute(self, nid: NotificationId, spec: RunSpec) -> None:
+        attempt = self._attempt
+        machine = attempt.machine
+        result: Success | Failure
+        try:
+            value = await _invoke_closure(spec.fn, spec.args)
+        except TerminalError as exc:
+            result = Failure(exc.code, exc.message, exc.metadata)
+        except (Exception, BaseExceptionGroup) as exc:
+            if isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[0] is not None:
+                raise  # the attempt is ending: never propose a result for a cancelled closure
+            terminal = as_terminal(exc)
+            if terminal is not None:
+                result = Failure(terminal.code, terminal.message, terminal.metadata)
+            else:
+                if machine.closed:
+                    return
+                retries, elapsed = machine.run_attempt_info(nid)
+                delay = spec.policy.verdict(retries + 1, elapsed)
+                if delay is not None:
+                    attempt.fail(
+                        exc,
+                        f"ctx.run {spec.name!r} failed: {type(exc).__name__}: {exc}",
+                        next_retry_delay_ms=delay or None,
+                        related_run=nid,
+                    )
+                    return
+                result = Failure(500, f"{type(exc).__name__}: {exc}")
+        else:
+            try:
+                result = Success(spec.encode(value))
+            except CodecError as exc:
+                if not machine.closed:
+                    attempt.fail(exc, f"ctx.run {spec.name!r}: cannot encode its result")
+                return
+        if machine.closed:
+            return
+        try:
+            attempt.propose(nid, result)
+        finally:
+            attempt.wake()
+
+
+async def _invoke_closure(fn: Callable[..., object], args: Sequence[object]) -> object:
     """Run a sync closure in a worker thread, or an async one in this task."""
     IN_RUN.set(True)
     if inspect.iscoroutinefunction(fn):
@@ -29,4 +131,4 @@ async def invoke_closure(
     # abandon_on_cancel: a thread cannot be interrupted, but the attempt must be able to end
     # (suspension, disconnect); the thread's result is discarded and never journaled.
     # trio runs the thread in a copy of this task's context, so IN_RUN is set there too.
-    return await trio.to_thread.run_sync(fn, *args, limiter=limiter, abandon_on_cancel=True)
+    return await trio.to_thread.run_sync(fn, *args, limiter=_THREAD_LIMITER, abandon_on_cancel=True)

@@ -234,65 +234,48 @@ class RestateApp:
             }
         )
         machine = StateMachine(version, max_message_size=self._max_message_size)
-        attempt = Attempt(machine, handler, headers, codec=handler.effective_codec)
-        stream = _Stream(send)
+        attempt = Attempt(
+            machine, handler, headers, codec=handler.effective_codec, service=service_name
+        )
         self._attempts.add(attempt)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump, receive, attempt, stream, nursery.cancel_scope, self)
-                await attempt.run(stream.write, nursery)
-                # The runtime closes its half once it has read our terminal frame; ending ours
-                # first would expose hypercorn #329 (see module docstring).
-                await stream.input_done.wait()
-                await stream.finish()
+                nursery.start_soon(self._pump, receive, attempt, nursery.cancel_scope)
+                nursery.start_soon(_write, send, attempt)
+                await attempt.run()
+            # Both halves are done: the request body ended (the runtime closes its half once
+            # it has read our terminal frame; ending ours first would expose hypercorn #329),
+            # and the attempt's output is written. A cancelled nursery means the runtime went
+            # away: there is nobody to end the response for.
+            if not nursery.cancel_scope.cancel_called:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._attempts.discard(attempt)
 
-
-class _Stream:
-    """The response side of one invocation stream."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.input_done = trio.Event()
-        self.disconnected = False
-
-    async def write(self, data: bytes) -> None:
-        if not self.disconnected:
-            await self._send({"type": "http.response.body", "body": data, "more_body": True})
-
-    async def finish(self) -> None:
-        if not self.disconnected:
-            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _pump(
-    receive: Receive,
-    attempt: Attempt,
-    stream: _Stream,
-    cancel_scope: trio.CancelScope,
-    app: RestateApp,
-) -> None:
-    """Drain the request body into the attempt until it ends or the client goes away."""
-    while True:
-        message = await receive()
-        kind = message.get("type")
-        if kind == "http.request":
-            body = message.get("body", b"")
-            if body:
-                attempt.feed(bytes(body))  # type: ignore[call-overload]
-                if app.draining:
-                    attempt.suspend_when_idle()
-            if not message.get("more_body", False):
-                attempt.feed_eof()
-                stream.input_done.set()
+    async def _pump(self, receive: Receive, attempt: Attempt, stream: trio.CancelScope) -> None:
+        """Drain the request body into the attempt until it ends or the client goes away."""
+        while True:
+            message = await receive()
+            kind = message.get("type")
+            if kind == "http.request":
+                body = message.get("body", b"")
+                if body:
+                    attempt.feed(bytes(body))  # type: ignore[call-overload]
+                    if self.draining:
+                        attempt.suspend_when_idle()
+                if not message.get("more_body", False):
+                    attempt.feed_eof()
+                    return
+            elif kind == "http.disconnect":
+                attempt.abort()
+                stream.cancel()
                 return
-        elif kind == "http.disconnect":
-            stream.disconnected = True
-            stream.input_done.set()
-            attempt.abort()
-            cancel_scope.cancel()
-            return
+
+
+async def _write(send: Send, attempt: Attempt) -> None:
+    """Write the attempt's output to the response body until the attempt is over."""
+    while (data := await attempt.next_output()) is not None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -13,6 +13,7 @@ which tests wait for it -- with trio events, never sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -439,7 +440,7 @@ class Race:
 
 class Failing:
     async def boom(self, ctx: restate.Context, message: str) -> str:
-        raise restate.TerminalError(message, code=422)
+        raise restate.TerminalError(message, code=422, metadata={"origin": "boom"})
 
     async def echo(self, ctx: restate.Context, message: str) -> str:
         return "echo " + message
@@ -495,13 +496,13 @@ class Combine:
         )
 
     async def first_succeeded_all_fail(self, ctx: restate.Context) -> str:
+        first = ctx.run("a", _fail, "first failed")
+        with contextlib.suppress(restate.TerminalError):
+            await first  # so that it is journaled first: the call's failure is the last one
         try:
-            await restate.first_succeeded(
-                ctx.run("a", _fail, "first failed"),
-                ctx.service_call(Failing.boom, "second failed"),
-            )
+            await restate.first_succeeded(first, ctx.service_call(Failing.boom, "second failed"))
         except restate.TerminalError as exc:
-            return f"err {exc.code} {exc.message}"
+            return f"err {exc.code} {exc.message} {sorted(exc.metadata.items())}"
         return "no error"
 
     async def first_completed_failure(self, ctx: restate.Context) -> str:
@@ -720,16 +721,15 @@ class Booking:
         self.board.post(("awakeable", tag), awakeable_id)
         try:
             confirmed = await confirmation
-        except restate.TerminalError as exc:
-            if exc.code == 409:
+        except restate.Cancelled as exc:
 
-                def compensate() -> str:
-                    self.board.count(("compensate", me))
-                    return f"released {reservation}"
+            def compensate() -> str:
+                self.board.count(("compensate", me))
+                return f"released {reservation}"
 
-                released = await ctx.run("compensate", compensate)
-                ctx.set("status", f"compensated: {released}")
-                self.board.append(("cancelled", tag), exc.code)
+            released = await ctx.run("compensate", compensate)
+            ctx.set("status", f"compensated: {released}")
+            self.board.append(("cancelled", tag), exc.code)
             raise
         ctx.set("status", "confirmed")
         return confirmed

@@ -53,6 +53,13 @@ class Caller:
         assert_type(await ctx.attach_idempotent(Greeter.greet, "idem"), str)
 
         ctx.service_call(Greeter.greet, 3)  # type: ignore[arg-type]
+        # call options are the CallOptions keywords; sends add a delay
+        options: restate.CallOptions = {"headers": {"h": "v"}, "idempotency_key": "k"}
+        assert_type(ctx.service_call(Greeter.greet, "b", **options), restate.CallFuture[str])
+        ctx.object_call(Counter.add, "k", 1, idempotency_key=None, scope="s", limit_key="l")
+        ctx.object_send(Counter.add, "k", 1, delay=timedelta(seconds=1), headers={"h": "v"})
+        ctx.service_call(Greeter.greet, "b", delay=timedelta(1))  # type: ignore[call-overload]
+        ctx.generic_send("Greeter", "greet", b"", key="k", delay=timedelta(1))
         ctx.object_call(Counter.add, "k", "one")  # type: ignore[arg-type]
 
     async def primitives(self, ctx: restate.Context) -> None:
@@ -64,6 +71,10 @@ class Caller:
 
         assert_type(await ctx.run("fetch", fetch, "u"), bytes)
         assert_type(await ctx.run("compute", compute, 3), float)
+        # the closure's arguments are checked against its signature
+        ctx.run("compute", compute)  # type: ignore[call-arg, arg-type]
+        ctx.run("compute", compute, 3, 4)  # type: ignore[call-arg, arg-type]
+        ctx.run("fetch", fetch, 3)  # type: ignore[arg-type]
         assert_type(await ctx.sleep(timedelta(seconds=1)), None)
         awakeable_id, fut = ctx.awakeable(type=int)
         assert_type(awakeable_id, str)
