@@ -38,8 +38,8 @@ from datetime import timedelta
 from typing import TypeVar, cast
 
 from ._context import futures as _f
-from ._context.futures import DurableTimeoutError as DurableTimeoutError
 from .context import DurableFuture
+from .errors import DurableTimeoutError as DurableTimeoutError
 
 __all__ = [
     "DurableTimeoutError",

@@ -586,3 +586,8 @@ class WorkflowSharedContext(ObjectSharedContext, Protocol):
 
 class WorkflowContext(WorkflowSharedContext, ObjectContext, Protocol):
     """The context of a Workflow's ``run`` handler, which runs once per workflow key."""
+
+
+# DurableRandom is implemented next to the context (it needs the invocation's seed); its public
+# home is this module.
+DurableRandom.__module__ = __name__

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["Cancelled", "ServiceDefinitionError", "TerminalError"]
+__all__ = ["Cancelled", "DurableTimeoutError", "ServiceDefinitionError", "TerminalError"]
 
 
 class TerminalError(Exception):
@@ -55,6 +55,14 @@ class ServiceDefinitionError(ValueError):
     :meth:`restate_trio.ServiceDefinition.configure_handler` and the option classes such as
     :class:`restate_trio.InvocationRetryPolicy`; messages start with ``Service.handler:`` (or
     ``Service:``) to say where the problem is.
+    """
+
+
+class DurableTimeoutError(TerminalError):
+    """A durable await bounded by :func:`~restate_trio.with_timeout` timed out (code 408).
+
+    The deadline was a journaled timer, so a replay decides the same way; the awaited
+    operation itself is not cancelled and may still be awaited later.
     """
 
 

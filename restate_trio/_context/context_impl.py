@@ -26,6 +26,7 @@ from .._protocol.types import (
     Success,
     WorkflowTarget,
 )
+from .._service.codec_choice import resolve_codecs
 from .._service.targets import Target, target_of
 from ..codecs import PayloadCodec
 from ..context import CallOptions, Request, SendOptions
@@ -124,7 +125,7 @@ class ContextImpl:
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         answer = attempt.command(attempt.machine.sys_get_state, name)
-        codec = codec or attempt.codec
+        codec = attempt.codec_for(codec)
         tp: object = object if type is None else type
         if isinstance(answer, NotificationId):
             return DurableFutureImpl(attempt, answer, _decoder(codec, tp))
@@ -148,7 +149,7 @@ class ContextImpl:
     def set(self, name: str, value: object, *, codec: PayloadCodec | None = None) -> None:
         attempt = self._attempt
         attempt.check_owner()
-        codec = codec or attempt.codec
+        codec = attempt.codec_for(codec)
         payload = codec.encode(value, type(value))
         unstable = not is_deterministic(codec)
         attempt.command(attempt.machine.sys_set_state, name, payload, unstable=unstable)
@@ -175,7 +176,7 @@ class ContextImpl:
         if not callable(fn):
             raise TypeError(f"ctx.run({name!r}, ...) needs a function, got {fn!r}")
         attempt = self._attempt
-        codec = codec or attempt.codec
+        codec = attempt.codec_for(codec)
         tp = type if type is not None else _return_type(fn)
         nid, execute = attempt.command(attempt.machine.sys_run, name)
         if execute:
@@ -340,14 +341,14 @@ class ContextImpl:
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         nid = attempt.command(attempt.machine.sys_attach_invocation, invocation_id)
-        return DurableFutureImpl(attempt, nid, _decoder(codec or attempt.codec, type or object))
+        return DurableFutureImpl(attempt, nid, _decoder(attempt.codec_for(codec), type or object))
 
     def get_invocation_output(
         self, invocation_id: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         nid = attempt.command(attempt.machine.sys_get_invocation_output, invocation_id)
-        return DurableFutureImpl(attempt, nid, _decoder(codec or attempt.codec, type or object))
+        return DurableFutureImpl(attempt, nid, _decoder(attempt.codec_for(codec), type or object))
 
     def attach_workflow(
         self, handler: Callable[..., object], key: str
@@ -388,7 +389,7 @@ class ContextImpl:
         attempt = self._attempt
         awakeable_id, nid = attempt.command(attempt.machine.sys_awakeable)
         return awakeable_id, DurableFutureImpl(
-            attempt, nid, _decoder(codec or attempt.codec, type or object)
+            attempt, nid, _decoder(attempt.codec_for(codec), type or object)
         )
 
     def resolve_awakeable(
@@ -396,7 +397,7 @@ class ContextImpl:
     ) -> None:
         attempt = self._attempt
         attempt.check_owner()
-        payload = (codec or attempt.codec).encode(value, type(value))
+        payload = attempt.codec_for(codec).encode(value, type(value))
         attempt.command(attempt.machine.sys_complete_awakeable, awakeable_id, Success(payload))
 
     def reject_awakeable(self, awakeable_id: str, message: str, code: int = 500) -> None:
@@ -409,7 +410,7 @@ class ContextImpl:
     ) -> DurableFutureImpl[object]:
         attempt = self._attempt
         attempt.command(_no_command)
-        convert = _decoder(codec or attempt.codec, type or object)
+        convert = _decoder(attempt.codec_for(codec), type or object)
         return DurableFutureImpl(attempt, NotificationId.named(name), convert)
 
     def resolve_signal(
@@ -417,7 +418,7 @@ class ContextImpl:
     ) -> None:
         attempt = self._attempt
         attempt.check_owner()
-        result = Success((codec or attempt.codec).encode(value, type(value)))
+        result = Success(attempt.codec_for(codec).encode(value, type(value)))
         attempt.command(
             attempt.machine.sys_send_signal, invocation_id, signal_name=name, result=result
         )
@@ -435,7 +436,7 @@ class ContextImpl:
         self, name: str, *, type: object = None, codec: PayloadCodec | None = None
     ) -> PromiseImpl:
         self._attempt.check_owner()
-        return PromiseImpl(self._attempt, name, type or object, codec or self._attempt.codec)
+        return PromiseImpl(self._attempt, name, type or object, self._attempt.codec_for(codec))
 
 
 class PromiseImpl:
@@ -494,9 +495,13 @@ def is_deterministic(codec: PayloadCodec) -> bool:
 
 
 def _with_codec(target: Target, codec: PayloadCodec | None) -> Target:
+    """The call's own ``codec=`` over the callee's declared codecs (the nearest wins)."""
     if codec is None:
         return target
-    return dataclasses.replace(target, input_codec=codec, output_codec=codec)
+    codecs = resolve_codecs(
+        operation=codec, handler_input=target.input_codec, handler_output=target.output_codec
+    )
+    return dataclasses.replace(target, input_codec=codecs.input, output_codec=codecs.output)
 
 
 def _return_type(fn: Callable[..., object]) -> object:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from .._protocol.futures import Combinator, FutureTree, Leaf, Node
 from .._protocol.types import Failure, NotificationId, Result
-from ..errors import TerminalError
+from ..errors import DurableTimeoutError
 
 if TYPE_CHECKING:
     from .invocation import Attempt
@@ -241,7 +241,3 @@ async def with_timeout(future: DurableFutureImpl[T], duration: timedelta) -> T:
     if winner is timer:
         raise DurableTimeoutError(f"timed out after {duration.total_seconds():g} s", code=408)
     return future.value_now()
-
-
-class DurableTimeoutError(TerminalError):
-    """A durable await bounded by :func:`~restate_trio.with_timeout` timed out (code 408)."""

@@ -205,6 +205,11 @@ class Attempt:
         self._after_machine()
         raise AttemptEnded
 
+    def codec_for(self, operation: PayloadCodec | None) -> PayloadCodec:
+        """An operation's codec: its own ``codec=``, else the handler's, already resolved by
+        the service layer's nearest-wins rule (handler > service > endpoint > JSON)."""
+        return operation or self.codec
+
     def check_owner(self) -> None:
         """Durable operations come from the handler's task only (see the module docstring)."""
         if IN_RUN.get():
