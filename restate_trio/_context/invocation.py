@@ -36,7 +36,7 @@ from typing import NoReturn, ParamSpec, TypeVar, cast
 
 import trio
 
-from .._protocol.errors import JOURNAL_MISMATCH, AttemptClosed
+from .._protocol.errors import AttemptClosed
 from .._protocol.futures import Combinator, FutureTree, Leaf, Node, leaves
 from .._protocol.machine import Progress, StateMachine
 from .._protocol.types import (
@@ -95,7 +95,8 @@ class Attempt:
         self._owner: trio.lowlevel.Task | None = None
         # Operations that only take effect when awaited, not awaited yet (see expect_await).
         self._unawaited: dict[NotificationId, str] = {}
-        self._reported = False  # why the machine closed was logged (see _report_close)
+        self._closed_seen = False  # _after_machine acted on the machine closing
+        self._handler_done = False
 
     # ------------------------------------------------------------------ transport side
 
@@ -142,11 +143,13 @@ class Attempt:
             async with trio.open_nursery() as nursery:
                 self._scope = nursery.cancel_scope
                 self.runs.open(nursery)
-                if self.machine.closed:
-                    nursery.cancel_scope.cancel()
-                await self._run_handler()
-                nursery.cancel_scope.cancel()  # closures nobody awaits any more stop
+                if not self.machine.closed:
+                    await self._run_handler()
+                self._handler_done = True
+                if self.runs.running:
+                    nursery.cancel_scope.cancel()  # closures nobody awaits any more stop
         finally:
+            self._handler_done = True
             if not self.machine.closed:  # only reachable through a bug in this module
                 self.machine.notify_error(500, "restate_trio: the handler ended unexpectedly")
             self._after_machine()
@@ -163,10 +166,13 @@ class Attempt:
     def _after_machine(self) -> None:
         machine = self.machine
         if machine.closed:
-            self._output_ready.set()
-            if self._scope is not None:
-                self._scope.cancel()
-            if not self._reported:
+            if not self._closed_seen:
+                self._closed_seen = True
+                self._output_ready.set()
+                # Stop whatever still runs: the handler (unless it is the one that finished
+                # the attempt) and run closures. Cancelling costs, so only when needed.
+                if self._scope is not None and (not self._handler_done or self.runs.running):
+                    self._scope.cancel()
                 self._report_close()
         elif machine.has_output:
             self._output_ready.set()
@@ -176,18 +182,19 @@ class Attempt:
         mismatch means the handler is not deterministic (or its code changed under a running
         invocation). Runs while the diverging command is being issued, so the user's line is on
         the stack."""
-        self._reported = True
-        failure = self.machine.failure
-        if failure is None or failure[0] != JOURNAL_MISMATCH:
+        machine = self.machine
+        mismatch = machine.mismatch
+        if mismatch is None:
             return
-        start = self.machine.start
+        start = machine.start
         logger.error(
             "journal mismatch in %s/%s, invocation %s, at %s: %s",
             self.service,
             self.handler.name,
             start.debug_id if start else "?",
             _user_code_line(),
-            failure[1],
+            machine.failure[1] if machine.failure else mismatch.kind.value,
+            extra={"restate_mismatch": mismatch},
         )
 
     def command(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -309,6 +316,7 @@ class Attempt:
             error = group
         if self._unawaited:
             self._warn_unawaited()
+        self._handler_done = True
         if not self._over():
             self._complete(value, error)
 

@@ -54,12 +54,14 @@ class RunSpec:
 class Runs:
     """The run closures of one attempt: registered when journaled, started when awaited."""
 
-    __slots__ = ("_attempt", "_nursery", "_waiting")
+    __slots__ = ("_attempt", "_nursery", "_waiting", "running")
 
     def __init__(self, attempt: Attempt) -> None:
         self._attempt = attempt
         self._waiting: dict[NotificationId, RunSpec] = {}
         self._nursery: trio.Nursery | None = None
+        #: Closures started and not finished: the attempt cancels them when it ends.
+        self.running = 0
 
     def open(self, nursery: trio.Nursery) -> None:
         """Closures run in ``nursery`` (the attempt's): they end when the attempt does."""
@@ -78,7 +80,14 @@ class Runs:
             if spec is not None:
                 assert self._nursery is not None
                 self._attempt.machine.run_started(nid)
-                self._nursery.start_soon(self._execute, nid, spec, name=f"ctx.run {spec.name}")
+                self.running += 1
+                self._nursery.start_soon(self._task, nid, spec, name=f"ctx.run {spec.name}")
+
+    async def _task(self, nid: NotificationId, spec: RunSpec) -> None:
+        try:
+            await self._execute(nid, spec)
+        finally:
+            self.running -= 1
 
     async def _execute(self, nid: NotificationId, spec: RunSpec) -> None:
         attempt = self._attempt

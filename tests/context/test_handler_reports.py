@@ -88,3 +88,7 @@ async def test_journal_mismatch_is_logged_with_the_diverging_line(
     assert DEBUG_ID in text
     line = Forgetful.changed.__code__.co_firstlineno + 1  # the ctx.sleep line
     assert f"{__file__}:{line}" in text
+    # The structured mismatch rides along for log processors.
+    mismatch = record.__dict__["restate_mismatch"]
+    assert (mismatch.expected.type_name, mismatch.expected.name) == ("RUN_COMMAND", "charge")
+    assert mismatch.actual.type_name == "SLEEP_COMMAND"
