@@ -14,8 +14,8 @@ asserts the exact messages the attempt wrote::
 ``wait_all_tasks_blocked``), so the tests never sleep to synchronise. Tests request
 pytest-trio's ``autojump_clock`` fixture (:func:`drive` checks that they did): a ``trio.sleep``
 in a run closure or in the test then passes instantly, in virtual time. (A closure running in a
-worker thread is not "a blocked task": tests with sync closures synchronise with the thread
-themselves.)
+worker thread is not "a blocked task": while it works, the autojump clock would jump to the
+driver's deadlines, so a test with a sync closure turns autojumping off.)
 """
 
 from __future__ import annotations
