@@ -9,12 +9,13 @@ import time
 from datetime import timedelta
 
 import pytest
+import trio
 from trio.testing import MockClock
 
 import restate_trio as restate
 from restate_trio._protocol import messages as m
 from tests.context.driver import drive
-from tests.protocol.transcripts import failure, sleep_completion
+from tests.protocol.transcripts import failure, input_command, sleep_completion, start
 
 T = m.MessageType
 FC = m.CombinatorType.FIRST_COMPLETED
@@ -332,3 +333,51 @@ async def test_a_missing_replayed_command_at_the_end_is_a_570(autojump_clock: Mo
     assert isinstance(error, m.ErrorMessage)
     assert error.code == 570
     assert error.related_command_type == T.OUTPUT_COMMAND
+
+
+# --------------------------------------------------------------------------- user nurseries
+
+
+class Nursery:
+    async def fan_out(self, ctx: restate.Context, fail_with: str) -> None:
+        async def child() -> None:
+            if fail_with == "terminal":
+                raise restate.TerminalError("child refused", code=422)
+            raise KeyError("child broke")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(child)
+
+
+async def test_a_terminal_error_from_a_user_nursery_is_terminal(autojump_clock: MockClock) -> None:
+    async with drive(Nursery(), "fan_out") as d:
+        d.start(body=b'"terminal"', eof=True)
+        assert await d.finish() == [
+            m.OutputCommandMessage(failure=failure(422, "child refused")),
+            m.EndMessage(),
+        ]
+
+
+async def test_a_plain_error_from_a_user_nursery_is_retryable(autojump_clock: MockClock) -> None:
+    async with drive(Nursery(), "fan_out") as d:
+        d.start(body=b'"plain"', eof=True)
+        [error] = await d.finish()
+    assert isinstance(error, m.ErrorMessage)
+    assert error.code == 500
+    assert "KeyError: 'child broke'" in error.stacktrace
+
+
+# --------------------------------------------------------------------------- protocol errors
+
+
+async def test_input_closing_before_the_journal_arrived_is_a_571(
+    autojump_clock: MockClock,
+) -> None:
+    async with drive(Greeter(), "greet") as d:
+        d.feed(start(known_entries=3), input_command(b'"bob"'))  # one journal entry missing
+        assert await d.output() == []
+        d.feed_eof()
+        [error] = await d.finish()
+    assert isinstance(error, m.ErrorMessage)
+    assert error.code == 571
+    assert error.message == "input closed while still waiting to receive all journal to replay"

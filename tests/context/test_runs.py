@@ -334,3 +334,39 @@ async def test_only_the_first_new_run_inherits_the_retry_count(
     assert isinstance(error, m.ErrorMessage)
     assert error.next_retry_delay == 1000  # attempt 1, not 3: not terminal
     assert error.related_command_index == 2
+
+
+async def test_a_losing_closure_is_cancelled_when_the_handler_is_done(
+    autojump_clock: MockClock,
+) -> None:
+    log: list[str] = []
+
+    class Race:
+        async def go(self, ctx: restate.Context) -> str:
+            async def work(name: str, seconds: int) -> str:
+                try:
+                    await trio.sleep(seconds)
+                finally:
+                    log.append(f"{name} ended")
+                return name
+
+            winner = await restate.first_completed(
+                ctx.run("slow", work, "slow", 100), ctx.run("fast", work, "fast", 1)
+            )
+            return await winner
+
+    async with drive(Race(), "go", version=7) as d:
+        d.start()
+        await trio.sleep(2)
+        assert await d.output() == [
+            m.RunCommandMessage(result_completion_id=1, name="slow"),
+            m.RunCommandMessage(result_completion_id=2, name="fast"),
+            m.ProposeRunCompletionMessage(result_completion_id=2, value=b'"fast"'),
+        ]
+        d.feed(m.ProposeRunCompletionAckMessage(completion_id=2))
+        assert await d.finish() == [
+            m.OutputCommandMessage(value=m.Value(content=b'"fast"')),
+            m.EndMessage(),
+        ]
+        assert log == ["fast ended", "slow ended"]
+        assert trio.current_time() < 100  # cancelled, not awaited
