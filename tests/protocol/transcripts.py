@@ -186,3 +186,60 @@ def assert_closed_with(sm: StateMachine, code: int) -> m.ErrorMessage:
     assert sm.failure is not None
     assert sm.failure[0] == code
     return err
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def failure(code: int, message: str, metadata: Mapping[str, str] | None = None) -> m.Failure:
+    """A protocol Failure (``metadata`` travels since V6)."""
+    return m.Failure(
+        code=code,
+        message=message,
+        metadata=[{"key": k, "value": v} for k, v in (metadata or {}).items()],
+    )
+
+
+def run_completion(
+    completion_id: int, value: bytes | None = None, *, error: m.Failure | None = None
+) -> m.RunCompletionNotificationMessage:
+    """0x8011: the journaled result of a run (a value, or ``error``)."""
+    if error is not None:
+        return m.RunCompletionNotificationMessage(completion_id=completion_id, failure=error)
+    return m.RunCompletionNotificationMessage(
+        completion_id=completion_id, value=m.Value(content=value or b"")
+    )
+
+
+def sleep_completion(completion_id: int) -> m.SleepCompletionNotificationMessage:
+    """0x800C: a timer fired."""
+    return m.SleepCompletionNotificationMessage(completion_id=completion_id, void=m.Void())
+
+
+def call_invocation_id(
+    completion_id: int, invocation_id: str
+) -> m.CallInvocationIdCompletionNotificationMessage:
+    """0x800E: the invocation id of a call (its ``invocation_id_notification_idx``)."""
+    return m.CallInvocationIdCompletionNotificationMessage(
+        completion_id=completion_id, invocation_id=invocation_id
+    )
+
+
+def call_completion(
+    completion_id: int, value: bytes = b"", *, error: m.Failure | None = None
+) -> m.CallCompletionNotificationMessage:
+    """0x800D: the result of a call (a value, or ``error``)."""
+    if error is not None:
+        return m.CallCompletionNotificationMessage(completion_id=completion_id, failure=error)
+    return m.CallCompletionNotificationMessage(
+        completion_id=completion_id, value=m.Value(content=value)
+    )
+
+
+def signal(
+    idx: int, value: bytes = b"", *, error: m.Failure | None = None
+) -> m.SignalNotificationMessage:
+    """0xFBFF by index: awakeables use indexes from 17 on."""
+    if error is not None:
+        return m.SignalNotificationMessage(idx=idx, failure=error)
+    return m.SignalNotificationMessage(idx=idx, value=m.Value(content=value))
