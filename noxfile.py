@@ -23,12 +23,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import nox
-import virtualenv  # a dependency of nox itself
 
 # `download_python` (2025.10.14) and `default=False` sessions.
 nox.needs_version = ">=2025.10.14"
@@ -66,8 +66,13 @@ def _bootstrap_uv(session: nox.Session) -> str:
     scripts = home / ("Scripts" if os.name == "nt" else "bin")
     uv = scripts / ("uv.exe" if os.name == "nt" else "uv")
     if not uv.exists():
-        session.log(f"uv not found: installing the pinned uv from {TOOLS.name} into {home}")
-        virtualenv.cli_run([str(home), "--clear", "--quiet"])
+        session.log(
+            f"uv not found: installing the pinned uv of {TOOLS.relative_to(ROOT)} into {home}"
+        )
+        # virtualenv is a dependency of nox; run apart, as it reconfigures logging in-process.
+        session.run(
+            sys.executable, "-m", "virtualenv", "--clear", "--quiet", str(home), external=True
+        )
         python = scripts / ("python.exe" if os.name == "nt" else "python")
         # The hashes in tools.txt make pip check every file (--require-hashes is implied).
         session.run(
@@ -75,6 +80,7 @@ def _bootstrap_uv(session: nox.Session) -> str:
             *("-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
             *("-r", str(TOOLS)),
             external=True,
+            silent=True,
         )
     return str(uv)
 
@@ -101,7 +107,8 @@ def _sync(
     project: bool = True,
 ) -> None:
     """Install the locked versions of the project (unless not ``project``), ``extras`` and
-    ``groups`` into the session, and nothing else (``uv sync`` removes what is not asked for).
+    ``groups`` into the session, and nothing else (``uv sync`` removes what is not asked for,
+    except the pip and setuptools that the virtualenv backend seeds).
 
     The project is installed as a wheel (``--no-editable``), as users get it, and built
     afresh each time.
