@@ -1,29 +1,154 @@
 """Developer and CI tasks. ``nox`` runs lint, typecheck and tests; see ``nox -l``.
 
-Sessions use the interpreter that runs nox (no interpreter is ever downloaded)
-and uv when it is installed, virtualenv otherwise. Sessions that talk to a
-restate-server install it from npm into ``~/.cache/restate-trio`` (or
-``$RESTATE_TRIO_CACHE``) once, unless ``RESTATE_SERVER_BIN`` points at one.
+Every session installs exactly the versions in ``uv.lock``: ``uv sync --locked`` into the
+session's virtualenv (``UV_PROJECT_ENVIRONMENT``), with only the extras and dependency
+groups the session needs. ``--locked`` fails when the lock no longer matches
+pyproject.toml: run ``uv lock`` after changing a dependency, ``uv lock --upgrade`` to move
+to newer versions. So a fresh machine and CI test what was tested when the lock was
+committed.
+
+Two sessions outside the default set check that the ranges in pyproject.toml are honest,
+resolving them afresh and ignoring the lock: ``tests_latest`` (the newest allowed versions)
+and ``tests_lowest`` (the lowest allowed version of every direct dependency).
+
+Sessions use the interpreter that runs nox (no interpreter is ever downloaded). uv is
+nox's own (``$UV``, ``nox[uv]``) or the one on PATH; when there is none (``pip install
+nox`` alone), the uv pinned in ``.ci/tools.txt`` is installed once into ``.nox/.cache``.
+Sessions that talk to a restate-server install it from npm into ``~/.cache/restate-trio``
+(or ``$RESTATE_TRIO_CACHE``) once, unless ``RESTATE_SERVER_BIN`` points at one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import nox
 
+# `download_python` (2025.10.14) and `default=False` sessions.
+nox.needs_version = ">=2025.10.14"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
-PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+# The exact nox and uv (with hashes) that .ci/run installs; the uv bootstrap uses it too.
+TOOLS = ROOT / ".ci" / "tools.txt"
 
 
-def _groups(*names: str) -> tuple[str, ...]:
-    return nox.project.dependency_groups(PYPROJECT, *names)
+def _uv(session: nox.Session) -> str:
+    """The uv executable: the one nox would use, else the pinned one (installed once)."""
+    explicit = os.environ.get("UV")
+    if explicit:
+        return explicit
+    try:
+        from uv import find_uv_bin  # uv installed next to nox (`nox[uv]`)
+
+        return os.fsdecode(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    on_path = shutil.which("uv")
+    if on_path:
+        return on_path
+    return _bootstrap_uv(session)
+
+
+def _bootstrap_uv(session: nox.Session) -> str:
+    # Keyed by the pins, so a changed tools.txt gets a new environment.
+    digest = hashlib.sha256(TOOLS.read_bytes()).hexdigest()[:12]
+    home = session.cache_dir / f"tools-{digest}"
+    scripts = home / ("Scripts" if os.name == "nt" else "bin")
+    uv = scripts / ("uv.exe" if os.name == "nt" else "uv")
+    if not uv.exists():
+        session.log(
+            f"uv not found: installing the pinned uv of {TOOLS.relative_to(ROOT)} into {home}"
+        )
+        # virtualenv is a dependency of nox; run apart, as it reconfigures logging in-process.
+        session.run(
+            sys.executable, "-m", "virtualenv", "--clear", "--quiet", str(home), external=True
+        )
+        python = scripts / ("python.exe" if os.name == "nt" else "python")
+        # The hashes in tools.txt make pip check every file (--require-hashes is implied).
+        session.run(
+            str(python),
+            *("-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+            *("-r", str(TOOLS)),
+            external=True,
+            silent=True,
+        )
+    return str(uv)
+
+
+def _uv_env(session: nox.Session) -> dict[str, str]:
+    return {
+        # uv's project commands target the session's virtualenv instead of ./.venv.
+        "UV_PROJECT_ENVIRONMENT": session.virtualenv.location,
+        "UV_PYTHON": _python(session),
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+
+
+def _python(session: nox.Session) -> str:
+    bindir = session.bin
+    return str(Path(bindir) / ("python.exe" if os.name == "nt" else "python"))
+
+
+def _sync(
+    session: nox.Session,
+    *,
+    extras: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    project: bool = True,
+) -> None:
+    """Install the locked versions of the project (unless not ``project``), ``extras`` and
+    ``groups`` into the session, and nothing else (``uv sync`` removes what is not asked for,
+    except the pip and setuptools that the virtualenv backend seeds).
+
+    The project is installed as a wheel (``--no-editable``), as users get it, and built
+    afresh each time.
+    """
+    args = [_uv(session), "sync", "--locked", "--no-default-groups"]
+    if project:
+        # uv caches the built wheel by pyproject.toml's mtime only: rebuild it every time, so
+        # that the session tests the working tree, not an older build of it.
+        args += ["--no-editable", "--reinstall-package=restate-trio"]
+        args += [f"--extra={extra}" for extra in extras]
+        args += [f"--group={group}" for group in groups]
+    else:
+        args += [f"--only-group={group}" for group in groups]
+    session.run_install(*args, env=_uv_env(session), external=True)
+
+
+def _resolve_afresh(session: nox.Session, resolution: Literal["highest", "lowest-direct"]) -> None:
+    """Install the project with the testing extra and the tests group as pyproject.toml's
+    ranges resolve today with ``resolution``, ignoring uv.lock.
+
+    ``uv pip compile pyproject.toml`` treats the project's dependencies, its extras and the
+    group as the direct dependencies (so ``lowest-direct`` lowers all of them); the resolved
+    pins are printed, then installed exactly, then the project itself without dependencies.
+    """
+    uv = _uv(session)
+    env = _uv_env(session)
+    pins = Path(session.create_tmp()) / f"requirements-{resolution}.txt"
+    session.run_install(
+        *(uv, "pip", "compile", "pyproject.toml", "--extra=testing", "--group=tests"),
+        *(f"--resolution={resolution}", "--no-header", "--no-annotate"),
+        *("--output-file", str(pins)),
+        env=env,
+        external=True,
+    )
+    session.run_install(uv, "pip", "sync", str(pins), env=env, external=True)
+    session.run_install(
+        *(uv, "pip", "install", "--no-deps", "--reinstall-package=restate-trio", "."),
+        env=env,
+        external=True,
+    )
 
 
 def _use_restate_server(session: nox.Session) -> None:
@@ -44,7 +169,23 @@ def _use_restate_server(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (``nox -s tests -- tests/test_harness.py -x`` to narrow it)."""
-    session.install(".[testing]", *_groups("tests"))
+    _sync(session, extras=["testing"], groups=["tests"])
+    _use_restate_server(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def tests_latest(session: nox.Session) -> None:
+    """The test suite on the newest versions pyproject.toml allows (ignores uv.lock)."""
+    _resolve_afresh(session, "highest")
+    _use_restate_server(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def tests_lowest(session: nox.Session) -> None:
+    """The test suite on the lowest version of every direct dependency (ignores uv.lock)."""
+    _resolve_afresh(session, "lowest-direct")
     _use_restate_server(session)
     session.run("pytest", *session.posargs)
 
@@ -52,7 +193,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and the import-linter architecture contracts."""
-    session.install(".", *_groups("lint"))
+    _sync(session, groups=["lint"])
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("lint-imports")
@@ -61,7 +202,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright (strict) over the package."""
-    session.install(".[testing]", *_groups("typecheck"))
+    _sync(session, extras=["testing"], groups=["typecheck"])
     session.run("mypy", "--strict", "restate_trio", "tests/type_tests", "examples")
     session.run("pyright")
     # Every public symbol has a known type (the package, as installed from the wheel).
@@ -71,7 +212,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def proto(session: nox.Session) -> None:
     """Regenerate the protobuf bindings (``nox -s proto -- --check`` to verify them)."""
-    session.install(*_groups("proto"))
+    _sync(session, groups=["proto"], project=False)
     args = ["--check"] if "--check" in session.posargs else []
     session.run("python", "tools/gen_proto.py", *args)
 
@@ -79,7 +220,7 @@ def proto(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """Run the end-to-end demo against a real restate-server."""
-    session.install(".[testing]")
+    _sync(session, extras=["testing"])
     _use_restate_server(session)
     session.run("python", "examples/demo.py", *session.posargs)
 
@@ -87,6 +228,6 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmark against the official Python SDK (``nox -s bench -- --help``)."""
-    session.install(".[testing]", *_groups("bench"))
+    _sync(session, extras=["testing"], groups=["bench"])
     _use_restate_server(session)
     session.run("python", "bench/run.py", *session.posargs)
