@@ -201,12 +201,19 @@ class Attempt:
         """Issue a machine command from the handler: checks the calling task, unwinds the
         handler when the attempt is (or becomes) over, and hands the output to the writer."""
         self.check_owner()
-        if self.machine.closed:
+        machine = self.machine
+        if machine.closed:
             self._unwind()
         try:
-            return self._drive(fn, *args, **kwargs)
+            value = fn(*args, **kwargs)
         except AttemptClosed:
             self._unwind()
+        # What _after_machine does, inlined: this is the path of every context operation.
+        if machine.closed:
+            self._after_machine()
+        elif machine.has_output:
+            self._output_ready.set()
+        return value
 
     def _unwind(self) -> NoReturn:
         self._after_machine()

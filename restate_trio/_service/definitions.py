@@ -12,6 +12,7 @@ a definition that exists can always be registered. Invalid definitions raise
 
 import dataclasses
 import enum
+import functools
 import re
 import types
 import typing
@@ -156,9 +157,12 @@ class HandlerDefinition(ManifestOptions):
             )
         self._check_options(label)
 
-    @property
+    @functools.cached_property
     def codecs(self) -> Codecs:
-        """The codecs in effect: the nearest declared wins (handler, service, endpoint, JSON)."""
+        """The codecs in effect: the nearest declared wins (handler, service, endpoint, JSON).
+
+        Computed once per definition (definitions are immutable): every invocation reads it.
+        """
         return resolve_codecs(
             handler=self.codec,
             handler_input=self.input_codec,
