@@ -209,7 +209,7 @@ class Attempt:
         except AttemptClosed:
             self._unwind()
         # What _after_machine does, inlined: this is the path of every context operation.
-        if machine.closed:
+        if self._over():
             self._after_machine()
         elif machine.has_output:
             self._output_ready.set()

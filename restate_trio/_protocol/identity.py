@@ -22,7 +22,6 @@ end-to-end harness that configures a real restate-server); the SDK itself never 
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import TYPE_CHECKING
 
@@ -31,21 +30,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from joserfc import jws, jwt
-from joserfc.errors import (
-    BadSignatureError,
-    ExpiredTokenError,
-    InvalidClaimError,
-    InvalidPayloadError,
-    JoseError,
-    MissingAlgorithmError,
-    MissingClaimError,
-    UnsupportedAlgorithmError,
-)
-from joserfc.jwa import JWSAlgModel
-from joserfc.jwk import OKPKey
-from joserfc.jws import JWSRegistry
-from joserfc.jwt import JWTClaimsRegistry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -80,8 +64,6 @@ SCHEME_V1 = "v1"
 SCHEME_UNSIGNED = "unsigned"
 
 _ED25519_PUBLIC_KEY_LEN = 32
-#: The only JWS algorithm accepted (Ed25519 signatures, what restate-server produces).
-_ALGORITHM = "EdDSA"
 
 
 class IdentityKeyError(ValueError):
@@ -189,46 +171,6 @@ def normalize_audience(path: str) -> str:
     return path
 
 
-class _RestateClaims(JWTClaimsRegistry):
-    """The claim checks Restate's tokens need, on top of joserfc's.
-
-    ``exp`` and ``nbf`` are checked by joserfc with zero leeway: restate-server already builds the
-    clock-skew allowance into the token (``nbf = iat - 60``, ``exp = iat + 60``). ``iat`` must be
-    present and numeric but is not compared with our clock: joserfc would reject an ``iat`` one
-    second in our future, which is exactly the skew the ``nbf`` allowance exists to absorb.
-    """
-
-    def validate_iat(self, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
-            raise InvalidClaimError("iat", "Claim 'iat' must be a NumericDate value")
-
-
-def _finite(value: float) -> bool:
-    # An int is always finite (math.isfinite overflows on a huge one); json.loads accepts NaN.
-    return isinstance(value, int) or math.isfinite(value)
-
-
-class _EdDSARegistry(JWSRegistry):
-    """joserfc's JWS registry, accepting the ``EdDSA`` algorithm only.
-
-    An ``alg`` of "none", an HMAC or any other algorithm is refused before any key is tried,
-    whatever the token says. joserfc warns on every use of ``EdDSA``, which RFC 9864
-    deprecates in favour of the fully-specified ``Ed25519``; restate-server signs with ``EdDSA``
-    and our keys are Ed25519 by construction (:func:`parse_public_key`), so that warning would fire
-    on every request and name nothing a user could change.
-    """
-
-    def get_alg(self, name: str) -> JWSAlgModel:
-        if name != _ALGORITHM:
-            raise UnsupportedAlgorithmError(f"Algorithm of {name!r} is not allowed")
-        return self.algorithms[name]
-
-
-# Header parameters joserfc does not know are ignored, as RFC 7515 asks (unless listed in
-# ``crit``) and as Restate's own verifiers do, so a server that adds one does not lock us out.
-_REGISTRY = _EdDSARegistry(algorithms=[_ALGORITHM], strict_check_header=False)
-
-
 class IdentityVerifier:
     """Verifies Restate request identity (signature scheme ``v1``) against configured keys.
 
@@ -241,7 +183,13 @@ class IdentityVerifier:
     def __init__(self, keys: Sequence[str] = ()) -> None:
         if isinstance(keys, str):
             raise TypeError("identity keys must be a sequence of strings, not a single string")
-        self._keys: tuple[OKPKey, ...] = tuple(OKPKey.import_key(parse_public_key(k)) for k in keys)
+        parsed = [parse_public_key(k) for k in keys]
+        # joserfc is imported only by endpoints that verify identity (it costs start-up time).
+        self._keys: tuple[object, ...] = ()
+        if parsed:
+            from . import jws
+
+            self._keys = jws.import_keys(parsed)
 
     @property
     def enabled(self) -> bool:
@@ -270,56 +218,9 @@ class IdentityVerifier:
         token = headers.get(JWT_HEADER)
         if token is None:
             raise IdentityError(f"missing {JWT_HEADER} header")
-        audience = normalize_audience(path)
-        try:
-            claims = self._decode(token)
-            # joserfc's clock is whole seconds. Flooring is exact for the integer claims Restate
-            # sends: exp <= now and nbf > now give the same answers with floor(now).
-            _RestateClaims(
-                now=math.floor(time.time() if now is None else now),
-                aud={"essential": True, "value": audience},
-                exp={"essential": True},
-                iat={"essential": True},
-                nbf={"essential": True},
-            ).validate(claims)
-        except JoseError as exc:
-            raise IdentityError(_describe(exc, audience)) from None
-        except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
-            # Fail closed on what joserfc does not wrap: a header that is a JSON string, or a
-            # ``crit`` that is not a list of strings, reaches it as a TypeError before any
-            # signature check; a deeply nested payload raises RecursionError.
-            raise IdentityError(f"invalid JWT: malformed token ({type(exc).__name__})") from None
+        from . import jws
 
-    def _decode(self, token: str) -> dict[str, object]:
-        # Every key is tried; ``kid`` is not used to pick one (Restate's verifiers don't either).
-        for key in self._keys:
-            try:
-                decoded = jwt.decode(token, key, registry=_REGISTRY)
-            except BadSignatureError:
-                continue
-            return dict(decoded.claims)
-        raise BadSignatureError
-
-
-def _describe(exc: JoseError, audience: str) -> str:
-    """A 401 reason for a joserfc error (our wording first, joserfc's detail after it)."""
-    if isinstance(exc, BadSignatureError):
-        return "invalid JWT: signature does not match any configured key"
-    if isinstance(exc, UnsupportedAlgorithmError | MissingAlgorithmError):
-        return f"invalid JWT: algorithm must be {_ALGORITHM!r} ({exc.description})"
-    if isinstance(exc, InvalidPayloadError):
-        return "invalid JWT: claims are not a JSON object"
-    if isinstance(exc, MissingClaimError):
-        names = ", ".join(repr(name) for name in exc.claim.split(","))
-        return f"invalid JWT: missing required claim {names}"
-    if isinstance(exc, ExpiredTokenError):
-        return "invalid JWT: token has expired"
-    if isinstance(exc, InvalidClaimError) and exc.claim == "aud":
-        return f"invalid JWT: audience does not match request path {audience!r} ({exc.description})"
-    if isinstance(exc, InvalidClaimError):
-        return f"invalid JWT: {exc.description}"
-    # DecodeError, ExceededSizeError, header errors: the token is not a well-formed compact JWS.
-    return f"invalid JWT: malformed token ({exc.description})"
+        jws.verify(token, self._keys, normalize_audience(path), time.time() if now is None else now)
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,6 +263,8 @@ def sign_jwt(private_pem: bytes, claims: Mapping[str, object], *, kid: str | Non
                 encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw
             )
         )
-    header = {"typ": "JWT", "alg": _ALGORITHM, "kid": kid}
+    from . import jws
+
+    header = {"typ": "JWT", "alg": jws.ALGORITHM, "kid": kid}
     payload = json.dumps(dict(claims), separators=(",", ":")).encode()
-    return jws.serialize_compact(header, payload, OKPKey.import_key(key), registry=_REGISTRY)
+    return jws.sign(header, payload, key)
