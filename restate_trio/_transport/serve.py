@@ -16,6 +16,12 @@ from .asgi import RestateApp
 # browser-oriented defaults (GOAWAY after 1000 streams, 100 concurrent streams, 5 s keep-alive)
 # make the runtime retry in-flight invocations under load.
 _UNLIMITED = 2**31 - 1
+# Not unlimited: hypercorn keeps open streams in a priority tree that raises past 1,000 entries,
+# and that error escapes into its server nursery, ending serve() for every connection. Restate
+# never puts more than 128 streams on one connection (it opens more connections instead) and
+# assumes 50 until our SETTINGS arrive, so 128 costs Restate nothing; a peer that opens more
+# loses its connection (h2 answers with GOAWAY), not the process.
+MAX_CONCURRENT_STREAMS = 128
 
 
 def restate_config(address: str) -> Config:
@@ -23,7 +29,7 @@ def restate_config(address: str) -> Config:
     config = Config()
     config.bind = [address]
     config.keep_alive_max_requests = _UNLIMITED
-    config.h2_max_concurrent_streams = _UNLIMITED
+    config.h2_max_concurrent_streams = MAX_CONCURRENT_STREAMS
     config.keep_alive_timeout = _UNLIMITED
     config.graceful_timeout = 5.0
     config.accesslog = None
