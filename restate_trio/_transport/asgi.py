@@ -39,6 +39,7 @@ from .._service.manifest import (
 )
 from .._version import __version__
 from ..codecs import CodecError, JsonCodec
+from .logs import RateLimitedWarning
 
 logger = logging.getLogger("restate_trio")
 
@@ -70,6 +71,8 @@ class RestateApp:
         self._max_message_size = max_message_size
         self._manifest_cache: dict[tuple[int, str], bytes] = {}
         self._attempts: set[Attempt] = set()
+        # Unauthenticated peers can cause these at will: rate-limited (see logs.py).
+        self._log_rejection = RateLimitedWarning(logger)
         self.draining = False
 
     def drain(self) -> None:
@@ -192,7 +195,7 @@ class RestateApp:
         try:
             self._identity.verify(headers, path)
         except IdentityError as exc:
-            logger.warning("restate_trio: rejected request to %s: %s", path, exc)
+            self._log_rejection("restate_trio: rejected request to %s: %s", path, exc)
             await _respond(receive, send, 401, f"request identity rejected: {exc}".encode())
             return False
         return True

@@ -89,3 +89,21 @@ async def test_too_many_streams_close_that_connection_and_the_endpoint_keeps_ser
                 assert_greeted(await greet(bystander, "during"), "during")
             async with connect(url) as client:
                 assert_greeted(await greet(client, "after"), "after")
+
+
+async def test_streams_reset_by_the_peer_do_not_accumulate() -> None:
+    # Streams leave hypercorn's priority tree only when they finish; a peer that opens and
+    # resets streams one after another (never more than the limit at once) must not fill it.
+    endpoint, _ = default_endpoint()
+    async with serving(endpoint) as url, connect(url) as client:
+        with trio.fail_after(_DEADLINE):
+            for _ in range(1100):
+                state = await client.request(
+                    "/invoke/Blocker/wait",
+                    headers=invocation_headers(),
+                    body=start_frame() + input_frame(b""),
+                    end=False,
+                )
+                await client.reset(state)
+            assert_greeted(await greet(client, "after"), "after")
+        assert not client.terminated.is_set()
