@@ -1,7 +1,8 @@
 """Fallback closed-loop load generator (used when ``wrk`` is not available).
 
-Runs in its own process: ``python bench/loadgen.py --url URL --workload greet
---concurrency 16 --duration 8``. N workers (trio tasks) each send one request,
+Runs in its own process: ``python bench/loadgen.py --url URL --path /Greeter/greet
+--body '"bob"' --concurrency 16 --duration 8`` (a ``{key}`` in the path becomes ``key-<n>``,
+n uniform in 1..--keys, as in ``bench/wrk.lua``). N workers (trio tasks) each send one request,
 wait for the answer, and send the next, over HTTP/1.1 keep-alive connections
 (httpx ``AsyncClient``, at most N connections). Prints one line
 ``BENCH_JSON {...}`` with the same fields as ``bench/wrk.lua``.
@@ -45,6 +46,8 @@ async def _run(args: argparse.Namespace) -> dict[str, float | int]:
     )
     timeout = httpx.Timeout(args.timeout)
     rng = random.Random()
+    body = args.body.encode()
+    before, keyed, after = args.path.partition("{key}")
     start = time.monotonic()
     deadline = start + args.duration
     async with httpx.AsyncClient(
@@ -56,10 +59,7 @@ async def _run(args: argparse.Namespace) -> dict[str, float | int]:
             for _ in range(args.max_requests):
                 if time.monotonic() >= deadline:
                     return
-                if args.workload == "greet":
-                    path, body = "/Greeter/greet", b'"bob"'
-                else:
-                    path, body = f"/Counter/key-{rng.randint(1, args.keys)}/add", b"1"
+                path = f"{before}key-{rng.randint(1, args.keys)}{after}" if keyed else before
                 sent = time.perf_counter()
                 try:
                     response = await client.post(path, content=body, headers=_HEADERS)
@@ -99,8 +99,9 @@ async def _run(args: argparse.Namespace) -> dict[str, float | int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="ingress base URL (127.0.0.1 only)")
-    parser.add_argument("--workload", choices=["greet", "counter"], default="greet")
-    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--path", default="/Greeter/greet", help="POST path; {key} = key-<n>")
+    parser.add_argument("--body", default='"bob"', help="JSON request body")
+    parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--timeout", type=float, default=10.0)

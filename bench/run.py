@@ -1,26 +1,30 @@
-"""Benchmark restate-trio against the official Python SDK through a real restate-server.
+"""Benchmark restate-trio against the official SDKs through a real restate-server.
 
-For each SDK an endpoint process (Hypercorn, one worker) and its own fresh
-``restate-server`` are started on free 127.0.0.1 ports; the endpoint is
-registered, checked with one request per workload, and then every
-(workload, concurrency) point is loaded with a closed-loop generator (``wrk``,
-or ``bench/loadgen.py`` when wrk is missing): warm-up, then a measured run.
-The SDKs are interleaved per point (the order rotates), so slow phases of a
-shared machine hit both alike.
+Sides (``--sdks``): restate-trio as an ASGI app on ``hypercorn -k trio`` and on
+``Endpoint.serve()``, the official Python SDK (``restate-sdk`` on Hypercorn, asyncio: the
+baseline of every ratio) and the official TypeScript SDK (``@restatedev/restate-sdk`` on node,
+pinned in ``bench/ts/``, installed into a cache folder on first use). Each side gets its own
+endpoint process and its own fresh ``restate-server`` on free 127.0.0.1 ports; the endpoint is
+registered and checked with one request per workload. Then the memory point (N invocations
+parked on an awakeable: RSS over idle), and every (workload, concurrency) point loaded with a
+closed-loop generator (``wrk``, or ``bench/loadgen.py`` when wrk is missing): warm-up, then a
+measured run. The sides are interleaved per point (the order rotates), so slow phases of a
+shared machine hit all alike, and ratios are paired within a repetition.
 
-Per point: requests/s, p50/p99 latency, errors (non-2xx, socket errors and
-timeouts), and CPU seconds (utime+stime from /proc/<pid>/stat) of the
-endpoint's process tree and of the server's process tree, per 1,000
-invocations. Results: one table per point on stdout, raw numbers in
-``bench/results/latest.json``. Then the codec table (``bench/codecs.py``: encode/decode of a
-typed ~1 KiB payload, in this process, after the load is over); ``--codecs-only`` runs just
-that (numbers in ``bench/results/codecs.json``).
+Per point: requests/s, p50/p99 latency, errors (non-2xx, socket errors and timeouts), CPU
+(utime+stime from /proc/<pid>/stat) of the endpoint's process tree and of the server's, per
+request, and the endpoint tree's RSS at the end of the run. Results: one table on stdout, raw
+numbers in ``bench/results/latest.json``. Then the codec table (``bench/codecs.py``:
+encode/decode of a typed ~1 KiB payload, in this process, after the load is over);
+``--codecs-only`` runs just that (numbers in ``bench/results/codecs.json``).
 
 Run from anywhere: ``python bench/run.py`` (see ``--help``), or ``nox -s bench``.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
+import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -53,26 +57,118 @@ LOADGEN_SCRIPT = BENCH_DIR / "loadgen.py"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STARTUP_TIMEOUT = 60.0
 STOP_GRACE = 5.0
-WORKLOADS = ("greet", "counter")
+TS_DIR = BENCH_DIR / "ts"
 BASELINE = "restate-sdk"
-CANDIDATE = "restate-trio"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    path: str  # ingress path; "{key}" is replaced by key-<n>, n uniform in 1..--keys
+    body: str  # JSON request body
+    expect: Callable[[object], bool]  # checks the answer of the sanity request
+    invocations: int  # invocations per request (CPU columns are per request)
+    describe: str
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload(
+            "greet",
+            "/Greeter/greet",
+            '"bob"',
+            lambda v: v == "Hello bob!",
+            1,
+            'no-op service handler: returns "Hello bob!"',
+        ),
+        Workload(
+            "counter-keys",
+            "/Counter/{key}/add",
+            "1",
+            lambda v: isinstance(v, int) and v >= 1,
+            1,
+            "virtual object get + set, key uniform among --keys keys",
+        ),
+        Workload(
+            "counter-hot",
+            "/Counter/hot/add",
+            "1",
+            lambda v: isinstance(v, int) and v >= 1,
+            1,
+            "the same handler on one key (invocations serialized by the server)",
+        ),
+        Workload(
+            "run1",
+            "/Runner/run1",
+            '"bob"',
+            lambda v: v == "Hello bob!",
+            1,
+            "one ctx.run (async action returning the greeting)",
+        ),
+        Workload(
+            "proxy",
+            "/Proxy/greet",
+            '"bob"',
+            lambda v: v == "Hello bob!",
+            2,
+            "a service call to Greeter.greet, awaited (2 invocations per request)",
+        ),
+        Workload(
+            "steps10",
+            "/Runner/steps10",
+            '"bob"',
+            lambda v: v == 10,
+            1,
+            "ten sequential ctx.run (each returns 1), returns their sum",
+        ),
+    )
+}
+# Older name of counter-keys (the harness had two workloads: greet and counter).
+WORKLOAD_ALIASES = {"counter": "counter-keys"}
 
 
 @dataclass(frozen=True)
 class SdkSpec:
     name: str
-    app: str  # hypercorn application path
+    kind: str  # "hypercorn", "trio-serve" (bench/trio_serve.py) or "node" (bench/ts)
+    app: str  # module to import in the preflight (Python kinds); hypercorn's app path
     worker_class: str  # hypercorn -k
     describe: str
 
 
 SDKS: dict[str, SdkSpec] = {
-    CANDIDATE: SdkSpec(
-        CANDIDATE, "bench.trio_app:app", "trio", "restate-trio on hypercorn -k trio"
-    ),
-    BASELINE: SdkSpec(
-        BASELINE, "bench.official_app:app", "asyncio", "restate-sdk on hypercorn (asyncio)"
-    ),
+    spec.name: spec
+    for spec in (
+        SdkSpec(
+            "restate-trio",
+            "hypercorn",
+            "bench.trio_app:app",
+            "trio",
+            "restate-trio, ASGI app on hypercorn -k trio",
+        ),
+        SdkSpec(
+            "restate-trio-serve",
+            "trio-serve",
+            "bench.trio_app:endpoint",
+            "",
+            "restate-trio, Endpoint.serve() (its default transport), bench/trio_serve.py",
+        ),
+        SdkSpec(
+            BASELINE,
+            "hypercorn",
+            "bench.official_app:app",
+            "asyncio",
+            "restate-sdk (official Python SDK) on hypercorn, asyncio worker",
+        ),
+        SdkSpec(
+            "ts-sdk",
+            "node",
+            "",
+            "",
+            "@restatedev/restate-sdk (official TypeScript SDK) on node, its HTTP/2 endpoint",
+        ),
+    )
 }
 
 
@@ -143,6 +239,29 @@ def tree_cpu_seconds(root: int) -> float:
         total += table[pid][2]
         todo.extend(children.get(pid, []))
     return total
+
+
+def _vm_rss_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as file:
+            for line in file:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])  # "VmRSS:   12345 kB"
+    except (OSError, ValueError, IndexError):
+        return None
+    return 0  # a zombie has no VmRSS line
+
+
+def tree_rss_mib(root: int) -> float:
+    """VmRSS summed over ``root`` and its live descendants, in MiB.
+
+    Pages shared between the processes of a tree (a Hypercorn supervisor and its worker) count
+    once per process: the figure is what ``ps`` would add up, an upper bound of the tree's
+    footprint, and the same rule for every side."""
+    total = 0
+    for pid in process_tree(root):
+        total += _vm_rss_kib(pid) or 0
+    return total / 1024
 
 
 def machine_ticks() -> tuple[int, int, int]:
@@ -418,7 +537,62 @@ def find_server_binary() -> Path:
 
 
 # ---------------------------------------------------------------------------
-# SDK endpoint (hypercorn)
+# The TypeScript SDK: installed from npm into a cache folder, once
+# ---------------------------------------------------------------------------
+
+
+def _cache_dir() -> Path:
+    with contextlib.suppress(Exception):
+        from restate_trio.testing import default_cache_dir
+
+        return Path(default_cache_dir())
+    return Path.home() / ".cache" / "restate-trio"
+
+
+def ensure_ts_sdk() -> Path:
+    """The ``node_modules`` folder with bench/ts/package-lock.json installed (``npm ci``).
+
+    The install folder is named after the lock file's hash, so a changed pin gets a fresh
+    install; it is built in a temporary folder next to it and renamed into place (a half
+    finished install is never used, and two runs at once do not collide)."""
+    lock = (TS_DIR / "package-lock.json").read_bytes()
+    digest = hashlib.sha256(lock + (TS_DIR / "package.json").read_bytes()).hexdigest()[:12]
+    target = _cache_dir() / f"bench-ts-{digest}"
+    modules = target / "node_modules"
+    if (modules / "@restatedev" / "restate-sdk" / "package.json").is_file():
+        return modules
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BenchError("npm not found: it installs the TypeScript SDK (bench/ts)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(TS_DIR / name, staging / name)
+        log(f"installing the TypeScript SDK (bench/ts/package-lock.json) into {target} (once)...")
+        result = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=staging,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            raise BenchError(
+                f"npm ci failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+            )
+        try:
+            staging.rename(target)
+        except OSError:
+            if not modules.is_dir():  # not another run that finished first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return modules
+
+
+# ---------------------------------------------------------------------------
+# SDK endpoint (hypercorn, Endpoint.serve() or node)
 # ---------------------------------------------------------------------------
 
 
@@ -429,12 +603,18 @@ class Endpoint:
         self.log_path = log_path
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.node_modules: Path | None = None
 
     @property
     def uri(self) -> str:
         return f"http://{LOCALHOST}:{self.port}"
 
     def command(self, port: int) -> list[str]:
+        if self.spec.kind == "node":
+            node = shutil.which("node") or "node"
+            return [node, str(TS_DIR / "endpoint.cjs"), str(port)]
+        if self.spec.kind == "trio-serve":
+            return [sys.executable, str(BENCH_DIR / "trio_serve.py"), f"{LOCALHOST}:{port}"]
         return [
             sys.executable,
             "-m",
@@ -454,6 +634,12 @@ class Endpoint:
             p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p
         )
         env.setdefault("PYTHONUNBUFFERED", "1")
+        if self.spec.kind == "node":
+            if self.node_modules is None:
+                self.node_modules = ensure_ts_sdk()
+            env["NODE_PATH"] = str(self.node_modules)
+            # The SDK logs every invocation at INFO by default: warnings only, as in Python.
+            env["RESTATE_LOGGING"] = "WARN"
         for _attempt in range(3):
             self.port = free_port()
             with self.log_path.open("ab") as out:
@@ -486,7 +672,18 @@ class Endpoint:
 
 
 def preflight(spec: SdkSpec) -> str | None:
-    """Import the app in a child process; the error text, or None if it loads."""
+    """Can this side run? The error text, or None.
+
+    Python sides: import the app in a child process. The node side: node is on PATH and the
+    pinned SDK is installed (installing it now if needed)."""
+    if spec.kind == "node":
+        if shutil.which("node") is None:
+            return "node not found on PATH"
+        try:
+            ensure_ts_sdk()
+        except (BenchError, OSError, subprocess.SubprocessError) as exc:
+            return f"cannot install the TypeScript SDK: {exc}"
+        return None
     module = spec.app.split(":")[0]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p)
@@ -502,7 +699,8 @@ def preflight(spec: SdkSpec) -> str | None:
     except subprocess.TimeoutExpired:
         return f"importing {module} took more than 60 s"
     if result.returncode != 0:
-        return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "import failed"
+        last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
+        return f"cannot import {spec.app}: {last}"
     return None
 
 
@@ -542,7 +740,7 @@ _BENCH_JSON = re.compile(r"^BENCH_JSON (\{.*\})\s*$", re.MULTILINE)
 def run_load(
     loadgen: str,
     url: str,
-    workload: str,
+    workload: Workload,
     concurrency: int,
     duration: float,
     keys: int,
@@ -554,8 +752,10 @@ def run_load(
             str(LOADGEN_SCRIPT),
             "--url",
             url,
-            "--workload",
-            workload,
+            "--path",
+            workload.path,
+            "--body",
+            workload.body,
             "--keys",
             str(keys),
             "--concurrency",
@@ -575,7 +775,8 @@ def run_load(
             str(WRK_SCRIPT),
             url,
             "--",
-            workload,
+            workload.path,
+            workload.body,
             str(keys),
         ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -634,23 +835,26 @@ def _read_from(path: Path | None, offset: int) -> tuple[list[str], int]:
     return data.decode("utf-8", errors="replace").splitlines(), offset + len(data)
 
 
+def _post_json(url: str, body: object, timeout: float = 30.0) -> tuple[int, object]:
+    try:
+        status, raw = http("POST", url, body, timeout=timeout)
+    except OSError as exc:
+        return 0, repr(exc)
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
 def sanity_check(target: Target, workloads: Sequence[str]) -> None:
-    """One request per workload, checking the answer, before any load."""
-    checks: dict[str, tuple[str, object, Callable[[object], bool]]] = {
-        "greet": ("/Greeter/greet", "bob", lambda v: v == "Hello bob!"),
-        "counter": ("/Counter/sanity-check/add", 1, lambda v: isinstance(v, int) and v >= 1),
-    }
-    for workload in workloads:
-        path, body, ok = checks[workload]
-        try:
-            status, raw = http("POST", target.server.ingress_url + path, body, timeout=30)
-        except OSError as exc:
-            status, raw = 0, repr(exc).encode()
-        try:
-            value: object = json.loads(raw)
-        except ValueError:
-            value = raw.decode(errors="replace")
-        if status != 200 or not ok(value):
+    """One request per workload (and the memory point's counter), checking the answer."""
+    checks = [
+        (WORKLOADS[name].path.replace("{key}", "sanity-check"), WORKLOADS[name])
+        for name in workloads
+    ]
+    for path, workload in checks:
+        status, value = _post_json(target.server.ingress_url + path, json.loads(workload.body))
+        if status != 200 or not workload.expect(value):
             raise BenchError(
                 f"{target.spec.name}: POST {path} -> HTTP {status} {value!r}\n"
                 f"--- server log (tail) ---\n{log_tail(target.server.log_path)}\n"
@@ -712,14 +916,17 @@ def measure_point(
     url = target.server.ingress_url
     assert target.endpoint.process is not None
     endpoint_pid, server_pid = target.endpoint.process.pid, target.server.pid
+    spec = WORKLOADS[workload]
     if args.warmup > 0:
-        run_load(args.loadgen, url, workload, concurrency, args.warmup, args.keys)
+        run_load(args.loadgen, url, spec, concurrency, args.warmup, args.keys)
     target.new_log_lines()  # forget what the warm-up logged
     sdk0, srv0 = tree_cpu_seconds(endpoint_pid), tree_cpu_seconds(server_pid)
     busy0, steal0, total0 = machine_ticks()
-    load = run_load(args.loadgen, url, workload, concurrency, args.duration, args.keys)
+    load = run_load(args.loadgen, url, spec, concurrency, args.duration, args.keys)
     sdk1, srv1 = tree_cpu_seconds(endpoint_pid), tree_cpu_seconds(server_pid)
     busy1, steal1, total1 = machine_ticks()
+    # At the end of the measured run: what the SDK holds at this load (warmed up).
+    sdk_rss, server_rss = tree_rss_mib(endpoint_pid), tree_rss_mib(server_pid)
     server_warnings, endpoint_errors = target.new_log_lines()
     requests = int(load["requests"])
     seconds = load["duration_us"] / 1e6
@@ -750,6 +957,9 @@ def measure_point(
         "sdk_cpu_s_per_1k": (sdk1 - sdk0) * per_1k,
         "server_cpu_s_per_1k": (srv1 - srv0) * per_1k,
         "loadgen_cpu_s_per_1k": load["loadgen_cpu_s"] * per_1k,
+        "invocations_per_request": spec.invocations,
+        "sdk_rss_mib": sdk_rss,
+        "server_rss_mib": server_rss,
         "machine_busy_cores": (busy1 - busy0) / CLOCK_TICKS / wall if wall > 0 else None,
         "machine_steal_cores": (steal1 - steal0) / CLOCK_TICKS / wall if wall > 0 else None,
         # Busy cores not explained by SDK + server + load generator: other tenants.
@@ -762,6 +972,97 @@ def measure_point(
         "server_log_warnings": server_warnings,
         "endpoint_log_errors": endpoint_errors,
         "wrk_raw": load,
+    }
+
+
+MEMORY_TIMEOUT = 60.0  # restate-server's inactivity timeout is 60 s: stay below it
+
+
+def _parallel(function: Callable[[str], Any], items: Sequence[str]) -> list[Any]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(function, items))
+
+
+def measure_memory(target: Target, count: int) -> dict[str, Any]:
+    """RSS of the SDK's process tree with ``count`` invocations parked on an awakeable.
+
+    Idle RSS first (the endpoint has served one request per workload, nothing else: the
+    memory point runs before any load, so no high-water mark of a load run hides the cost);
+    then ``count`` one-way calls (``POST /Waiter/wait/send``) whose handler creates an
+    awakeable, counts itself in and awaits it; once the SDK's own count (``Waiter/waiting``)
+    says they are all inside their handlers, RSS again. Then every invocation is cancelled
+    through the admin API (``PATCH /invocations/{id}/cancel``: the SDK sees the cancellation,
+    the handler's ``finally`` counts it out), and killed (``/kill``) if any is still waiting
+    after that; what remains is reported, not waited for."""
+    assert target.endpoint.process is not None
+    pid, server_pid = target.endpoint.process.pid, target.server.pid
+    ingress, admin = target.server.ingress_url, target.server.admin_url
+
+    def waiting() -> int:
+        status, value = _post_json(f"{ingress}/Waiter/waiting", None, timeout=10)
+        if status != 200 or not isinstance(value, int):
+            raise BenchError(f"{target.spec.name}: Waiter/waiting -> HTTP {status} {value!r}")
+        return value
+
+    def send(_: str) -> str | None:
+        status, value = _post_json(f"{ingress}/Waiter/wait/send", None, timeout=30)
+        if status in (200, 202) and isinstance(value, dict):
+            return str(value.get("invocationId") or "") or None
+        return None
+
+    def admin_patch(action: str) -> Callable[[str], bool]:
+        def patch(invocation: str) -> bool:
+            with contextlib.suppress(OSError):
+                url = f"{admin}/invocations/{invocation}/{action}"
+                return 200 <= http("PATCH", url, timeout=30)[0] < 300
+            return False
+
+        return patch
+
+    def drain(timeout: float) -> int:
+        """Wait until no handler waits, or the count stops falling for 3 s: the count left."""
+        left, since, deadline = waiting(), time.monotonic(), time.monotonic() + timeout
+        while left > 0 and time.monotonic() < deadline and time.monotonic() - since < 3:
+            time.sleep(0.2)
+            now = waiting()
+            if now < left:
+                left, since = now, time.monotonic()
+        return left
+
+    if waiting() != 0:
+        raise BenchError(f"{target.spec.name}: Waiter invocations in flight before the point")
+    idle, server_idle = tree_rss_mib(pid), tree_rss_mib(server_pid)
+    started = time.monotonic()
+    ids = [i for i in _parallel(send, [""] * count) if i]
+    in_flight = waiting()
+    while in_flight < len(ids) and time.monotonic() - started < MEMORY_TIMEOUT:
+        time.sleep(0.2)
+        in_flight = waiting()
+    reached = time.monotonic() - started
+    loaded, server_loaded = tree_rss_mib(pid), tree_rss_mib(server_pid)
+    in_flight_at_sample = in_flight
+    cancelled = sum(_parallel(admin_patch("cancel"), ids))
+    left = drain(MEMORY_TIMEOUT)
+    killed = sum(_parallel(admin_patch("kill"), ids)) if left else 0
+    if killed:
+        left = drain(MEMORY_TIMEOUT)
+    delta = loaded - idle
+    return {
+        "sdk": target.spec.name,
+        "requested": count,
+        "accepted": len(ids),
+        "in_flight": in_flight_at_sample,
+        "seconds_to_in_flight": reached,
+        "idle_rss_mib": idle,
+        "in_flight_rss_mib": loaded,
+        "delta_rss_mib": delta,
+        "kib_per_invocation": delta * 1024 / in_flight_at_sample if in_flight_at_sample else None,
+        "server_idle_rss_mib": server_idle,
+        "server_in_flight_rss_mib": server_loaded,
+        "cancelled": cancelled,
+        "killed": killed,
+        "still_waiting_after_cleanup": left,
+        "rss_after_cleanup_mib": tree_rss_mib(pid),
     }
 
 
@@ -786,148 +1087,243 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+METRICS = (
+    "rps",
+    "p50_ms",
+    "p99_ms",
+    "sdk_cpu_s_per_1k",
+    "server_cpu_s_per_1k",
+    "loadgen_cpu_s_per_1k",
+    "sdk_rss_mib",
+)
+RATIO_METRICS = (
+    "rps",
+    "p50_ms",
+    "p99_ms",
+    "sdk_cpu_s_per_1k",
+    "server_cpu_s_per_1k",
+    "sdk_rss_mib",
+)
+
+
 def summarize(points: Sequence[dict[str, Any]], sdks: Sequence[str]) -> list[dict[str, Any]]:
+    """Per (workload, concurrency): medians per side, and every side's paired ratios.
+
+    A ratio is taken within one repetition (side / restate-sdk, measured minutes apart at
+    most) and the median over repetitions is reported with its min and max."""
+    order = list(WORKLOADS)
     keys = sorted(
         {(p["workload"], p["concurrency"]) for p in points},
-        key=lambda k: (WORKLOADS.index(k[0]), k[1]),
+        key=lambda k: (order.index(k[0]), k[1]),
     )
     summary: list[dict[str, Any]] = []
     for workload, concurrency in keys:
+        here = [p for p in points if (p["workload"], p["concurrency"]) == (workload, concurrency)]
         rows: dict[str, dict[str, Any]] = {}
         for sdk in sdks:
-            mine = [
-                p
-                for p in points
-                if (p["workload"], p["concurrency"], p["sdk"]) == (workload, concurrency, sdk)
-            ]
+            mine = [p for p in here if p["sdk"] == sdk]
             if not mine:
                 continue
             rows[sdk] = {
                 "reps": len(mine),
-                **{
-                    metric: _median([p[metric] for p in mine])
-                    for metric in (
-                        "rps",
-                        "p50_ms",
-                        "p99_ms",
-                        "sdk_cpu_s_per_1k",
-                        "server_cpu_s_per_1k",
-                        "loadgen_cpu_s_per_1k",
-                    )
-                },
+                **{metric: _median([p[metric] for p in mine]) for metric in METRICS},
                 "errors": sum(p["errors"] for p in mine),
                 "server_log_warnings": sum(p["server_log_warnings"] for p in mine),
                 "endpoint_log_errors": sum(p["endpoint_log_errors"] for p in mine),
             }
-        ratios: dict[str, Any] = {}
-        if CANDIDATE in rows and BASELINE in rows:
-            for metric in ("rps", "sdk_cpu_s_per_1k", "server_cpu_s_per_1k", "p50_ms"):
-                paired = []
-                for rep in {p["rep"] for p in points}:
-                    pair = {
-                        p["sdk"]: p[metric]
-                        for p in points
-                        if (p["workload"], p["concurrency"], p["rep"])
-                        == (workload, concurrency, rep)
-                    }
-                    if CANDIDATE in pair and BASELINE in pair and pair[BASELINE]:
-                        paired.append(pair[CANDIDATE] / pair[BASELINE])
-                if paired:
-                    ratios[metric] = {
-                        "median": _median(paired),
-                        "min": min(paired),
-                        "max": max(paired),
-                    }
-        others = [
-            p["other_cores"]
-            for p in points
-            if (p["workload"], p["concurrency"]) == (workload, concurrency)
-            and p["other_cores"] is not None
-        ]
+        ratios: dict[str, dict[str, Any]] = {}
+        if BASELINE in rows:
+            for sdk in rows:
+                if sdk == BASELINE:
+                    continue
+                mine: dict[str, Any] = {}
+                for metric in RATIO_METRICS:
+                    paired = []
+                    for rep in sorted({p["rep"] for p in here}):
+                        pair = {p["sdk"]: p[metric] for p in here if p["rep"] == rep}
+                        if sdk in pair and pair.get(BASELINE):
+                            paired.append(pair[sdk] / pair[BASELINE])
+                    if paired:
+                        mine[metric] = {
+                            "median": _median(paired),
+                            "min": min(paired),
+                            "max": max(paired),
+                        }
+                ratios[sdk] = mine
+        others = [p["other_cores"] for p in here if p["other_cores"] is not None]
         summary.append(
             {
                 "workload": workload,
                 "concurrency": concurrency,
                 "sdks": rows,
-                "ratio_candidate_over_baseline": ratios,
+                "ratios_over_baseline": ratios,
                 "other_cores_median": _median(others),
             }
         )
     return summary
 
 
-def _fmt(value: float, digits: int) -> str:
-    return "-" if value != value else f"{value:.{digits}f}"  # NaN -> "-"
+def _fmt(value: float | None, digits: int) -> str:
+    if value is None or value != value:  # None or NaN
+        return "-"
+    return f"{value:.{digits}f}"
 
 
 def _fmt_ratio(ratio: dict[str, float] | None, reps: int) -> str:
     if not ratio:
-        return "-"
+        return ""
     text = f"{ratio['median']:.2f}x"
     if reps > 1:
         text += f" [{ratio['min']:.2f}..{ratio['max']:.2f}]"
     return text
 
 
-def render(summary: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
-    headers = ["SDK", "req/s", "p50 ms", "p99 ms", "errors", "SDK CPU s/1k", "server CPU s/1k"]
+def _table(
+    rows: Sequence[Sequence[str]], text_columns: int, separators: Sequence[int] = ()
+) -> list[str]:
+    """The first ``text_columns`` left-aligned, the rest right-aligned; a rule after the
+    header and before every row index in ``separators``."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out: list[str] = []
+    for i, row in enumerate(rows):
+        if i in separators:
+            out.append("  ".join("-" * w for w in widths))
+        cells = [
+            cell.ljust(w) if j < text_columns else cell.rjust(w)
+            for j, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
+
+
+def render(summary: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
+    reps = max((r["reps"] for b in summary for r in b["sdks"].values()), default=0)
+    medians = " (medians; x: median [min..max] of the paired per-rep ratios)" if reps > 1 else ""
+    title = (
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per point, {reps} "
+        f"rep{'s' if reps != 1 else ''}{medians}; x = paired ratio over {BASELINE} "
+        "(req/s: > 1 is better; latency and CPU: < 1 is better)"
+    )
+    headers = [
+        "workload",
+        "c",
+        "SDK",
+        "req/s",
+        "x",
+        "p50 ms",
+        "x",
+        "p99 ms",
+        "err",
+        "SDK CPU ms/req",
+        "x",
+        "server CPU ms/req",
+        "x",
+        "SDK RSS MiB",
+    ]
+    rows: list[list[str]] = [headers]
+    separators: list[int] = []
+    notes: list[str] = []
     for block in summary:
-        reps = max((row["reps"] for row in block["sdks"].values()), default=0)
-        title = (
-            f"workload {block['workload']}, concurrency {block['concurrency']}, "
-            f"{args.duration:g} s measured after {args.warmup:g} s warm-up, "
-            f"{reps} rep{'s' if reps != 1 else ''}{' (medians)' if reps > 1 else ''}"
-        )
-        table = [headers]
+        separators.append(len(rows))
+        ratios = block["ratios_over_baseline"]
         for sdk, row in block["sdks"].items():
-            table.append(
+            ratio = ratios.get(sdk, {})
+            rows.append(
                 [
+                    block["workload"],
+                    str(block["concurrency"]),
                     sdk,
                     _fmt(row["rps"], 0),
+                    _fmt_ratio(ratio.get("rps"), reps),
                     _fmt(row["p50_ms"], 1),
+                    _fmt_ratio(ratio.get("p50_ms"), reps),
                     _fmt(row["p99_ms"], 1),
                     str(row["errors"]),
-                    _fmt(row["sdk_cpu_s_per_1k"], 3),
-                    _fmt(row["server_cpu_s_per_1k"], 3),
+                    _fmt(row["sdk_cpu_s_per_1k"], 2),
+                    _fmt_ratio(ratio.get("sdk_cpu_s_per_1k"), reps),
+                    _fmt(row["server_cpu_s_per_1k"], 2),
+                    _fmt_ratio(ratio.get("server_cpu_s_per_1k"), reps),
+                    _fmt(row["sdk_rss_mib"], 1),
                 ]
             )
-        ratios = block["ratio_candidate_over_baseline"]
-        if ratios:
-            table.append(
-                [
-                    f"{CANDIDATE} / {BASELINE}",
-                    _fmt_ratio(ratios.get("rps"), reps),
-                    "",
-                    "",
-                    "",
-                    _fmt_ratio(ratios.get("sdk_cpu_s_per_1k"), reps),
-                    _fmt_ratio(ratios.get("server_cpu_s_per_1k"), reps),
-                ]
-            )
-        widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-        out.append(title)
-        for i, row in enumerate(table):
-            cells = [row[0].ljust(widths[0])] + [
-                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-            ]
-            out.append("  ".join(cells).rstrip())
-            if i == 0 or (ratios and i == len(table) - 2):
-                out.append("  ".join("-" * w for w in widths))
-        notes = [
-            f"{sdk}: {row['server_log_warnings']} server WARN/ERROR log lines, "
-            f"{row['endpoint_log_errors']} endpoint error lines"
-            for sdk, row in block["sdks"].items()
-            if row["server_log_warnings"] or row["endpoint_log_errors"]
-        ]
+            if row["server_log_warnings"] or row["endpoint_log_errors"]:
+                notes.append(
+                    f"{block['workload']} c={block['concurrency']} {sdk}: "
+                    f"{row['server_log_warnings']} server WARN/ERROR log lines, "
+                    f"{row['endpoint_log_errors']} endpoint error lines"
+                )
         other = block["other_cores_median"]
         if other == other and other > 0.3:  # not NaN, and noticeable
             notes.append(
-                f"other processes used {other:.1f} of the {os.cpu_count()} cores during these "
-                "runs: absolute numbers are depressed and noisy, trust the ratios more"
+                f"{block['workload']} c={block['concurrency']}: other processes used "
+                f"{other:.1f} of the {os.cpu_count()} cores: absolute numbers are depressed "
+                "and noisy, trust the ratios more"
             )
-        out.extend(f"  note: {n}" for n in notes)
-        out.append("")
+    out = [title, *_table(rows, 3, separators[1:])]
+    out.append(
+        "CPU columns are per request (proxy = 2 invocations); SDK CPU and RSS cover the "
+        "endpoint's whole process tree; RSS is sampled at the end of the measured run."
+    )
+    out.extend(f"  note: {n}" for n in notes)
+    out.append("")
+    return "\n".join(out)
+
+
+def render_memory(memory: Sequence[dict[str, Any]]) -> str:
+    if not memory:
+        return ""
+    count = max(m["requested"] for m in memory)
+    base = next((m for m in memory if m["sdk"] == BASELINE), None)
+    rows = [
+        [
+            "SDK",
+            "in flight",
+            "idle RSS MiB",
+            "in-flight RSS MiB",
+            "over idle MiB",
+            "KiB / invocation",
+            f"x {BASELINE}",
+            "after cancel MiB",
+        ]
+    ]
+    for m in memory:
+        ratio = ""
+        if base is not None and m is not base and base["delta_rss_mib"] > 0:
+            ratio = f"{m['delta_rss_mib'] / base['delta_rss_mib']:.2f}x"
+        rows.append(
+            [
+                m["sdk"],
+                f"{m['in_flight']}/{m['requested']}",
+                _fmt(m["idle_rss_mib"], 1),
+                _fmt(m["in_flight_rss_mib"], 1),
+                _fmt(m["delta_rss_mib"], 1),
+                _fmt(m["kib_per_invocation"], 1),
+                ratio,
+                _fmt(m["rss_after_cleanup_mib"], 1),
+            ]
+        )
+    out = [
+        f"memory: {count} in-flight invocations, each awaiting an awakeable "
+        "(POST /Waiter/wait/send), before any load; RSS of the SDK's process tree",
+        *_table(rows, 1),
+    ]
+    for m in memory:
+        if m["in_flight"] < m["requested"]:
+            out.append(
+                f"  note: {m['sdk']}: only {m['in_flight']} of {m['requested']} were inside "
+                f"their handler after {m['seconds_to_in_flight']:.0f} s "
+                f"({m['accepted']} accepted by the ingress): the per-invocation figure uses "
+                "the number in flight"
+            )
+        if m["still_waiting_after_cleanup"]:
+            out.append(
+                f"  note: {m['sdk']}: {m['still_waiting_after_cleanup']} handlers never left "
+                f"their wait (no finally ran) after {m['cancelled']} cancels and {m['killed']} "
+                "kills: the SDK dropped them without resuming them"
+            )
+    out.append("")
     return "\n".join(out)
 
 
@@ -943,37 +1339,92 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], list[Any]]:
     return parse
 
 
+# (concurrency, reps, warm-up s, measured s): the default fits ~15 minutes on 2 cores with
+# all four sides; --full is performance.md's method (2 s + 8 s per point, ~40 minutes).
+PRESETS: dict[str, tuple[list[int], int, float, float]] = {
+    "default": ([1, 16, 64], 3, 1.0, 3.0),
+    "quick": ([16], 1, 1.0, 2.0),
+    "full": ([1, 16, 64], 3, 2.0, 8.0),
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None ones (the help text says what a preset fills in)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python bench/run.py",
-        description="Throughput, latency and CPU per invocation of restate-trio vs the official "
-        "Python SDK (restate-sdk), each behind its own local restate-server.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Throughput, latency, CPU per invocation and RSS of restate-trio (two "
+        "transports), the official Python SDK (restate-sdk, the baseline of every ratio) and the "
+        "official TypeScript SDK, each behind its own local restate-server.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--workloads",
         type=_csv(str),
         default=",".join(WORKLOADS),
-        help=f"comma-separated, from: {', '.join(WORKLOADS)}",
+        help=f"comma-separated, from: {', '.join(WORKLOADS)} "
+        f"({', '.join(f'{a} = {b}' for a, b in WORKLOAD_ALIASES.items())})",
     )
     parser.add_argument(
         "--sdks",
         type=_csv(str),
-        default=f"{CANDIDATE},{BASELINE}",
-        help=f"comma-separated, from: {', '.join(SDKS)}",
+        default=",".join(SDKS),
+        help=f"comma-separated sides, from: {', '.join(SDKS)}",
+    )
+    preset = parser.add_mutually_exclusive_group()
+    preset.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: c=16, 1 rep, 1 s warm-up + 2 s per point",
+    )
+    preset.add_argument(
+        "--full",
+        action="store_true",
+        help="performance.md's method: c=1,16,64, 3 reps, 2 s warm-up + 8 s per point",
     )
     parser.add_argument(
         "--concurrency",
         type=_csv(int),
-        default="16",
-        help="closed-loop connections; comma-separated list for several points",
+        default=None,
+        help="closed-loop connections, comma-separated (default 1,16,64; --quick 16)",
     )
-    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per point")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per point")
     parser.add_argument(
-        "--reps", type=int, default=1, help="repetitions (SDKs interleaved per point)"
+        "--duration",
+        type=float,
+        default=None,
+        help="measured seconds per point (default 3; --quick 2, --full 8)",
     )
-    parser.add_argument("--keys", type=int, default=1000, help="Counter key pool size")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="warm-up seconds per point (default 1; --full 2)",
+    )
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions, sides interleaved per point (default 3; --quick 1)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=1000,
+        help="in-flight invocations of the memory point (0: skip it)",
+    )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the memory point, no load runs"
+    )
+    parser.add_argument(
+        "--keys", type=int, default=100_000, help="key pool of counter-keys (key-1..key-N)"
+    )
     parser.add_argument(
         "--partitions",
         type=int,
@@ -995,6 +1446,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-install", action="store_true", help="never run apt-get to install wrk"
     )
     parser.add_argument(
+        "--no-codecs", action="store_true", help="skip the codec table after the load runs"
+    )
+    parser.add_argument(
         "--codecs-only",
         action="store_true",
         help="only the codec micro-benchmark (bench/codecs.py), no servers and no load",
@@ -1007,8 +1461,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(bench/results/codecs.json with --codecs-only)",
     )
     args = parser.parse_args(argv)
+    args.preset = "quick" if args.quick else "full" if args.full else "default"
+    concurrency, reps, warmup, duration = PRESETS[args.preset]
+    args.concurrency = concurrency if args.concurrency is None else args.concurrency
+    args.reps = reps if args.reps is None else args.reps
+    args.warmup = warmup if args.warmup is None else args.warmup
+    args.duration = duration if args.duration is None else args.duration
     if args.out is None:
         args.out = BENCH_DIR / "results" / ("codecs.json" if args.codecs_only else "latest.json")
+    args.workloads = [WORKLOAD_ALIASES.get(name, name) for name in args.workloads]
+    args.workloads = list(dict.fromkeys(args.workloads))  # drop repeats, keep the order
     for name in args.workloads:
         if name not in WORKLOADS:
             parser.error(f"unknown workload {name!r}")
@@ -1023,6 +1485,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("duration must be 1..600 s, warmup 0..600 s, reps 1..50")
     if not 1 <= args.keys <= 10_000_000:
         parser.error("keys must be within 1..10,000,000")
+    if not 0 <= args.memory <= 10_000:
+        parser.error("memory must be within 0..10,000 invocations")
+    if args.memory_only and args.memory == 0:
+        parser.error("--memory-only needs --memory > 0")
     return args
 
 
@@ -1036,6 +1502,16 @@ def _versions() -> dict[str, str]:
         from restate_trio import __version__
 
         versions["restate-trio"] = str(__version__)
+    node = shutil.which("node")
+    if node is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            versions["node"] = subprocess.run(
+                [node, "--version"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        lock = json.loads((TS_DIR / "package-lock.json").read_text())
+        sdk = lock["packages"]["node_modules/@restatedev/restate-sdk"]["version"]
+        versions["@restatedev/restate-sdk"] = str(sdk)
     return versions
 
 
@@ -1108,14 +1584,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error is None:
             sdks.append(name)
         else:
-            failures[name] = f"cannot import {SDKS[name].app}: {error}"
+            failures[name] = error
             log(f"skipping {name}: {failures[name]}")
 
-    n_points = args.reps * len(args.workloads) * len(args.concurrency) * len(sdks)
+    load_points = 0 if args.memory_only else len(args.workloads) * len(args.concurrency)
+    n_points = args.reps * load_points * len(sdks)
     log(
         f"load generator: {loadgen_name}; {n_points} points x "
         f"({args.warmup:g} s warm-up + {args.duration:g} s) "
-        f"~ {n_points * (args.warmup + args.duration):.0f} s of load"
+        f"~ {n_points * (args.warmup + args.duration + 0.3) / 60:.1f} min of load"
+        + (f", plus the memory point ({args.memory} invocations per side)" if args.memory else "")
     )
 
     logs_dir = BENCH_DIR / "results" / "logs"
@@ -1123,6 +1601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = ProcessRegistry()
     targets: dict[str, Target] = {}
     points: list[dict[str, Any]] = []
+    memory: list[dict[str, Any]] = []
     started = time.time()
     interrupted = False
     try:
@@ -1135,7 +1614,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failures[name] = str(exc)
                 log(f"{name} failed to start:\n{exc}")
         active = [name for name in sdks if name in targets and name not in failures]
-        for rep, workload, concurrency, sdk in plan(args, active):
+        for name in active if args.memory else []:
+            try:
+                point = measure_memory(targets[name], args.memory)
+            except BenchError as exc:
+                failures[name] = str(exc)
+                log(f"{name} memory point failed:\n{exc}")
+                continue
+            memory.append(point)
+            log(
+                f"memory {name:18s} {point['in_flight']}/{point['requested']} in flight: "
+                f"{point['idle_rss_mib']:.1f} -> {point['in_flight_rss_mib']:.1f} MiB "
+                f"({_fmt(point['kib_per_invocation'], 1)} KiB each)"
+            )
+        for rep, workload, concurrency, sdk in [] if args.memory_only else plan(args, active):
             if sdk in failures:
                 continue
             try:
@@ -1146,11 +1638,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             points.append(point)
             log(
-                f"rep {rep} {workload:8s} c={concurrency:<3d} {sdk:13s} "
+                f"rep {rep} {workload:12s} c={concurrency:<3d} {sdk:18s} "
                 f"{point['rps']:7.0f} req/s  p50 {point['p50_ms']:6.1f} ms  "
                 f"p99 {point['p99_ms']:6.1f} ms  err {point['errors']}  "
-                f"SDK {point['sdk_cpu_s_per_1k']:.3f} s/1k  "
-                f"server {point['server_cpu_s_per_1k']:.3f} s/1k"
+                f"SDK {point['sdk_cpu_s_per_1k']:.2f} ms  "
+                f"server {point['server_cpu_s_per_1k']:.2f} ms  "
+                f"RSS {point['sdk_rss_mib']:.0f} MiB"
             )
     except KeyboardInterrupt:
         interrupted = True
@@ -1165,7 +1658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     codec_numbers: dict[str, Any] | None = None
     codec_table = ""
-    if not interrupted:
+    if not interrupted and not args.no_codecs and not args.memory_only:
         try:
             codec_numbers, codec_table = run_codec_bench()
         except KeyboardInterrupt:
@@ -1188,24 +1681,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
                 "reps": args.reps,
+                "preset": args.preset,
+                "memory_invocations": args.memory,
                 "keys": args.keys,
                 "partitions": args.partitions,
             },
             "loadgen": loadgen_name,
             "versions": _versions(),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "sides": {name: SDKS[name].describe for name in args.sdks},
+            "baseline": BASELINE,
             "targets": {name: t.info for name, t in targets.items()},
             "failures": failures,
             "interrupted": interrupted,
         },
         "summary": summary,
         "points": points,
+        "memory": memory,
     }
     if codec_numbers is not None:
         result["codecs"] = codec_numbers
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(render(summary, args))
+    if summary:
+        print(render(summary, args))
+    if memory:
+        print(render_memory(memory))
     if codec_table:
         print(codec_table)
     for name, message in failures.items():

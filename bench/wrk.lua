@@ -1,39 +1,38 @@
 -- Request script for wrk, used by bench/run.py.
 --
---   wrk -t1 -cN -dDs -s bench/wrk.lua http://127.0.0.1:PORT -- WORKLOAD KEYS
+--   wrk -t1 -cN -dDs -s bench/wrk.lua http://127.0.0.1:PORT -- PATH BODY KEYS
 --
--- WORKLOAD is "greet" (POST /Greeter/greet, body "bob") or "counter"
--- (POST /Counter/<key>/add, body 1, key drawn uniformly from KEYS keys).
--- At the end one line "BENCH_JSON {...}" carries the raw numbers (latencies
--- in microseconds), which run.py parses instead of wrk's text report.
+-- Every request is POST PATH with the JSON BODY. If PATH contains "{key}", it is replaced
+-- by "key-<n>", n drawn uniformly from 1..KEYS (one request per key is formatted up front,
+-- so request() only picks one). At the end one line "BENCH_JSON {...}" carries the raw
+-- numbers (latencies in microseconds), which run.py parses instead of wrk's text report.
 
-local workload = "greet"
-local keys = 1000
 local headers = { ["Content-Type"] = "application/json" }
-local greet_request = nil
-local counter_requests = {}
+local fixed_request = nil
+local keyed_requests = {}
+local keys = 1
 
 function init(args)
-   workload = args[1] or "greet"
-   keys = tonumber(args[2] or "1000")
+   local path = args[1] or "/Greeter/greet"
+   local body = args[2] or '"bob"'
+   keys = tonumber(args[3] or "1")
    math.randomseed(os.time() + math.floor(os.clock() * 1000000))
-   if workload == "greet" then
-      greet_request = wrk.format("POST", "/Greeter/greet", headers, '"bob"')
-   elseif workload == "counter" then
-      -- Pre-format one request per key: request() then only picks one.
-      for i = 1, keys do
-         counter_requests[i] = wrk.format("POST", "/Counter/key-" .. i .. "/add", headers, "1")
-      end
+   local first, last = string.find(path, "{key}", 1, true)
+   if first == nil then
+      fixed_request = wrk.format("POST", path, headers, body)
    else
-      error("unknown workload " .. tostring(workload))
+      local before, after = string.sub(path, 1, first - 1), string.sub(path, last + 1)
+      for i = 1, keys do
+         keyed_requests[i] = wrk.format("POST", before .. "key-" .. i .. after, headers, body)
+      end
    end
 end
 
 function request()
-   if greet_request ~= nil then
-      return greet_request
+   if fixed_request ~= nil then
+      return fixed_request
    end
-   return counter_requests[math.random(keys)]
+   return keyed_requests[math.random(keys)]
 end
 
 function done(summary, latency, requests)
