@@ -132,24 +132,38 @@ class Endpoint:
         self,
         address: str = "0.0.0.0:9080",
         *,
+        server: Literal["hypercorn", "h2"] = "hypercorn",
         config: Config | None = None,
         shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
         task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve the endpoint with hypercorn's trio worker until cancelled.
+        """Serve the endpoint until cancelled.
 
-        HTTP/2 cleartext (prior knowledge, as Restate connects) and HTTP/1.1 share the port.
         With ``nursery.start(endpoint.serve, "127.0.0.1:0")`` it reports the bound URLs, e.g.
-        ``["http://127.0.0.1:43567"]``. ``config`` replaces the Restate-tuned hypercorn
-        configuration (keep-alive and stream limits raised; see ``restate_config``).
+        ``["http://127.0.0.1:43567"]``.
+
+        ``server`` picks the HTTP server:
+
+        * ``"hypercorn"`` (the default): hypercorn's trio worker. HTTP/2 cleartext (prior
+          knowledge, as Restate connects) and HTTP/1.1 share the port. ``config`` replaces
+          the Restate-tuned hypercorn configuration (keep-alive and stream limits raised; see
+          ``restate_config``).
+        * ``"h2"`` (opt-in, new): restate-trio's own HTTP/2 server on ``h2``, leaner per
+          invocation. It speaks HTTP/2 prior knowledge only: an HTTP/1.1 request is answered
+          505 and its connection closed, so deployments registered with ``--use-http1.1``
+          (request/response mode) need the default server. It takes no ``config``; it
+          advertises and enforces 128 concurrent streams per connection (Restate's own
+          cap).
 
         Graceful shutdown: on SIGTERM, or when ``shutdown_trigger`` returns, the endpoint stops
         accepting connections and every invocation that is waiting for Restate suspends at once
         (Restate resumes it on another endpoint or after the restart); the others get the
-        configured graceful timeout to finish. Cancelling the task stops it at once.
+        graceful timeout (5 s) to finish. Cancelling the task stops it at once.
         """
-        from ._transport.serve import serve
-
+        if server not in ("hypercorn", "h2"):
+            raise ValueError(f"server must be 'hypercorn' or 'h2', not {server!r}")
+        if server == "h2" and config is not None:
+            raise ValueError("config= configures hypercorn; the h2 server takes none")
         self.app()
         app = self._app
         assert app is not None
@@ -158,6 +172,16 @@ class Endpoint:
         async def drain_then_stop() -> None:
             await trigger()
             app.drain()
+
+        if server == "h2":
+            from ._transport.h2server import serve_h2
+
+            await serve_h2(
+                app.router, address, shutdown_trigger=drain_then_stop, task_status=task_status
+            )
+            return
+
+        from ._transport.serve import serve
 
         await serve(
             app,

@@ -17,29 +17,14 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import cast
 
-import orjson
 import trio
 
-from .._context.invocation import Attempt, decode
+from .._context.invocation import Attempt
 from .._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
-from .._protocol.identity import IdentityError, IdentityVerifier
-from .._protocol.machine import StateMachine
-from .._protocol.versions import (
-    MAX_PROTOCOL_VERSION,
-    MIN_PROTOCOL_VERSION,
-    negotiate_invocation_version,
-    supported_range,
-)
+from .._protocol.identity import IdentityVerifier
+from .._protocol.versions import MAX_PROTOCOL_VERSION
 from .._service.definitions import ServiceDefinition
-from .._service.manifest import (
-    build_manifest,
-    manifest_content_type,
-    negotiate_manifest_version,
-    serialize_manifest,
-)
-from .._version import __version__
-from ..codecs import CodecError, JsonCodec
-from .logs import RateLimitedWarning
+from .router import SERVER_HEADER, Invocation, Reply, Router
 
 logger = logging.getLogger("restate_trio")
 
@@ -47,9 +32,6 @@ Scope = MutableMapping[str, object]
 Message = MutableMapping[str, object]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-_JSON = JsonCodec()
-SERVER_HEADER = (b"x-restate-server", f"restate-trio/{__version__}".encode())
 
 
 class RestateApp:
@@ -64,24 +46,24 @@ class RestateApp:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_protocol_version: int = MAX_PROTOCOL_VERSION,
     ) -> None:
-        self._max_version = max_protocol_version
-        self._services = dict(services)
-        self._identity = identity
-        self._protocol_mode = protocol_mode
-        self._max_message_size = max_message_size
-        self._manifest_cache: dict[tuple[int, str], bytes] = {}
-        self._attempts: set[Attempt] = set()
-        # Unauthenticated peers can cause these at will: rate-limited (see logs.py).
-        self._log_rejection = RateLimitedWarning(logger)
-        self.draining = False
+        # The routing, identity and negotiation, shared with the h2 server (router.py).
+        self.router = Router(
+            services,
+            identity=identity,
+            protocol_mode=protocol_mode,
+            max_message_size=max_message_size,
+            max_protocol_version=max_protocol_version,
+        )
+
+    @property
+    def draining(self) -> bool:
+        return self.router.draining
 
     def drain(self) -> None:
         """Graceful shutdown: every invocation that waits for the runtime suspends now (and
         new ones as soon as their journal has arrived), so the server can stop without
         Restate having to time the streams out."""
-        self.draining = True
-        for attempt in list(self._attempts):
-            attempt.suspend_when_idle()
+        self.router.drain()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -96,151 +78,27 @@ class RestateApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
-        headers = _headers(scope)
-        segments = path.rstrip("/").split("/")
-        if len(segments) >= 3 and segments[-3] == "invoke":
-            await self._invoke(scope, segments[-2], segments[-1], headers, receive, send)
-        elif len(segments) >= 6 and segments[-5] == "serdes":
-            service, operation, handler, direction = segments[-4:]
-            await self._serde(path, service, operation, handler, direction, headers, receive, send)
-        elif segments[-1] == "discover":
-            await self._discover(scope, path, headers, receive, send)
-        elif segments[-1] == "health":
-            await _respond(receive, send, 200, b'{"status":"ok"}', "application/json")
+        http_11 = scope.get("http_version") in ("1.0", "1.1")
+        route = self.router.dispatch(path, _headers(scope), http_11=http_11)
+        if isinstance(route, Reply):
+            await _respond(receive, send, route)
+        elif isinstance(route, Invocation):
+            await self._invoke(route, receive, send)
         else:
-            await _respond(receive, send, 404, f"no route for {path}".encode())
+            body = await _read_body(receive, self.router.max_message_size)
+            await _respond(None, send, self.router.convert(route, body))
 
-    async def _discover(
-        self, scope: Scope, path: str, headers: Mapping[str, str], receive: Receive, send: Send
-    ) -> None:
-        if not await self._verified(path, headers, receive, send):
-            return
-        version = negotiate_manifest_version(headers.get("accept"))
-        if version is None:
-            await _respond(
-                receive,
-                send,
-                415,
-                b"unsupported discovery manifest version; this SDK serves "
-                b"application/vnd.restate.endpointmanifest.v1+json to v4+json",
-            )
-            return
-        mode = self._protocol_mode or (
-            "REQUEST_RESPONSE" if scope.get("http_version") in ("1.0", "1.1") else "BIDI_STREAM"
-        )
-        body = self._manifest_cache.get((version, mode))
-        if body is None:
-            manifest = build_manifest(
-                list(self._services.values()),
-                protocol_mode=mode,  # type: ignore[arg-type]
-                min_protocol_version=MIN_PROTOCOL_VERSION,
-                max_protocol_version=self._max_version,
-                manifest_version=version,
-            )
-            body = self._manifest_cache[(version, mode)] = serialize_manifest(manifest)
-        await _respond(receive, send, 200, body, manifest_content_type(version))
-
-    async def _serde(
-        self,
-        path: str,
-        service_name: str,
-        operation: str,
-        handler_name: str,
-        direction: str,
-        headers: Mapping[str, str],
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        """Serde preview for the Restate UI: convert a payload between its codec and JSON.
-
-        ``decode`` turns a payload in the handler's codec into JSON; ``encode`` the reverse.
-        """
-        if not await self._verified(path, headers, receive, send):
-            return
-        service = self._services.get(service_name)
-        handler = service.handlers.get(handler_name) if service is not None else None
-        if handler is None or operation not in ("encode", "decode"):
-            await _respond(receive, send, 404, f"no serde {path}".encode())
-            return
-        if direction == "input" and handler.has_input:
-            codec, tp = handler.effective_input_codec, handler.input_type
-        elif direction == "output" and handler.has_output:
-            codec, tp = handler.effective_output_codec, handler.output_type
-        else:
-            await _respond(receive, send, 404, f"no serde {path}".encode())
-            return
-        body = await _read_body(receive, self._max_message_size)
-        if body is None:
-            await _respond(None, send, 413, b"payload too large")
-            return
-        try:
-            if operation == "decode":
-                value = None if not body else decode(codec, body, tp)
-                out, content_type = _JSON.encode(value, tp), "application/json"
-            else:
-                # JSON has no empty document: an empty body decodes only into optional types.
-                value = decode(_JSON, body, tp)
-                out, content_type = codec.encode(value, tp), codec.content_type
-        except CodecError as exc:
-            message = orjson.dumps({"message": str(exc)})
-            await _respond(None, send, 422, message, "application/json")
-            return
-        await _respond(None, send, 200, out, content_type)
-
-    async def _verified(
-        self, path: str, headers: Mapping[str, str], receive: Receive, send: Send
-    ) -> bool:
-        if not self._identity.enabled:
-            return True
-        try:
-            self._identity.verify(headers, path)
-        except IdentityError as exc:
-            self._log_rejection("restate_trio: rejected request to %s: %s", path, exc)
-            await _respond(receive, send, 401, f"request identity rejected: {exc}".encode())
-            return False
-        return True
-
-    async def _invoke(
-        self,
-        scope: Scope,
-        service_name: str,
-        handler_name: str,
-        headers: Mapping[str, str],
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        path = str(scope.get("path", ""))
-        if not await self._verified(path, headers, receive, send):
-            return
-        service = self._services.get(service_name)
-        handler = service.handlers.get(handler_name) if service is not None else None
-        if service is None or handler is None:
-            message = f"unknown handler {service_name}/{handler_name}"
-            await _respond(receive, send, 404, message.encode())
-            return
-        content_type = headers.get("content-type", "")
-        version = negotiate_invocation_version(content_type, max_version=self._max_version)
-        if version is None:
-            await _respond(
-                receive,
-                send,
-                415,
-                f"unsupported content type {content_type!r}: this SDK speaks "
-                f"{supported_range(self._max_version)}".encode(),
-            )
-            return
+    async def _invoke(self, invocation: Invocation, receive: Receive, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", content_type.encode()), SERVER_HEADER],
+                "headers": [(b"content-type", invocation.content_type.encode()), SERVER_HEADER],
             }
         )
-        machine = StateMachine(version, max_message_size=self._max_message_size)
-        attempt = Attempt(
-            machine, handler, headers, codec=handler.effective_codec, service=service_name
-        )
-        self._attempts.add(attempt)
+        attempt = invocation.attempt
+        router = self.router
+        router.started(attempt)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, receive, attempt, nursery.cancel_scope)
@@ -253,7 +111,7 @@ class RestateApp:
             if not nursery.cancel_scope.cancel_called:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            self._attempts.discard(attempt)
+            router.finished(attempt)
 
     async def _pump(self, receive: Receive, attempt: Attempt, stream: trio.CancelScope) -> None:
         """Drain the request body into the attempt until it ends or the client goes away."""
@@ -264,7 +122,7 @@ class RestateApp:
                 body = message.get("body", b"")
                 if body:
                     attempt.feed(bytes(body))  # type: ignore[call-overload]
-                    if self.draining:
+                    if self.router.draining:
                         attempt.suspend_when_idle()
                 if not message.get("more_body", False):
                     attempt.feed_eof()
@@ -308,23 +166,18 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-async def _respond(
-    receive: Receive | None,
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: str = "text/plain",
-) -> None:
+async def _respond(receive: Receive | None, send: Send, reply: Reply) -> None:
     """Send a whole response; ``receive`` is drained first, unless the body was read already
     (``None``)."""
     # Answer at once (in bidi mode the runtime keeps its half open until it hears from us), but
     # only end the response after the request body ended (hypercorn #329, module docstring).
+    body = reply.body
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": reply.status,
             "headers": [
-                (b"content-type", content_type.encode()),
+                (b"content-type", reply.content_type.encode()),
                 (b"content-length", str(len(body)).encode()),
                 SERVER_HEADER,
             ],

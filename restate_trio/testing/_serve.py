@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from functools import partial
+from typing import TYPE_CHECKING, Literal, Protocol, cast, runtime_checkable
 
 import trio
 
@@ -50,6 +52,17 @@ async def _serve_app(
     await serve(cast("ASGIFramework", app), restate_config(address), task_status=task_status)
 
 
+def _server_from_environment() -> Literal["hypercorn", "h2"] | None:
+    value = os.environ.get("RESTATE_TRIO_SERVER", "")
+    if value == "hypercorn":
+        return "hypercorn"
+    if value == "h2":
+        return "h2"
+    if value:
+        raise HarnessError(f"RESTATE_TRIO_SERVER must be 'hypercorn' or 'h2', not {value!r}")
+    return None
+
+
 def _local_url(urls: Sequence[str]) -> str:
     if not urls:
         raise HarnessError("the endpoint reported no bound URL")
@@ -68,6 +81,7 @@ async def serve_endpoint(
     use_http_11: bool = False,
     address: str = f"{LOCALHOST}:0",
     register: bool = True,
+    http_server: Literal["hypercorn", "h2"] | None = None,
 ) -> AsyncGenerator[str]:
     """Serve ``endpoint`` on a free port and register it with ``server``.
 
@@ -87,6 +101,13 @@ async def serve_endpoint(
     :meth:`RestateServer.register` yourself. The endpoint stops when the
     block exits. Exceptions raised in the block propagate unchanged (not
     wrapped in an exception group).
+
+    ``http_server`` is passed to :meth:`restate_trio.Endpoint.serve` as its
+    ``server`` (``"hypercorn"`` or ``"h2"``) when ``endpoint`` is an
+    :class:`~restate_trio.Endpoint`; by default it comes from the
+    ``RESTATE_TRIO_SERVER`` environment variable (except with
+    ``use_http_11``: the h2 server speaks HTTP/2 only), else ``serve``'s own
+    default. That lets a whole test suite run on either server.
 
     Example (a complete script)::
 
@@ -136,7 +157,15 @@ async def serve_endpoint(
         try:
             try:
                 with trio.fail_after(server.request_timeout):
-                    if isinstance(endpoint, ServableEndpoint):
+                    from ..endpoint import Endpoint as _Endpoint
+
+                    # The h2 server speaks no HTTP/1.1: the environment does not apply to
+                    # HTTP/1.1 registrations.
+                    choice = http_server or (None if use_http_11 else _server_from_environment())
+                    if choice is not None and isinstance(endpoint, _Endpoint):
+                        serve = partial(endpoint.serve, server=choice)
+                        started = await nursery.start(serve, address)
+                    elif isinstance(endpoint, ServableEndpoint):
                         started = await nursery.start(endpoint.serve, address)
                     else:
                         started = await nursery.start(_serve_app, endpoint, address)

@@ -60,7 +60,9 @@ class H2Client:
         self._send_lock = trio.Lock()
         self.streams: dict[int, StreamState] = {}
         self.terminated = trio.Event()
+        self.goaway_code: int | None = None
         self.closed = trio.Event()
+        self._window_opened = trio.Event()
 
     async def _flush(self) -> None:
         data = self._conn.data_to_send()
@@ -109,7 +111,11 @@ class H2Client:
                 state.reset.set()
                 state.notify()
         elif isinstance(event, h2.events.ConnectionTerminated):
+            self.goaway_code = event.error_code
             self.terminated.set()
+        elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
+            event, self._window_opened = self._window_opened, trio.Event()
+            event.set()
 
     async def request(
         self,
@@ -139,6 +145,22 @@ class H2Client:
     async def send(self, state: StreamState, data: bytes, *, end: bool = False) -> None:
         self._conn.send_data(state.stream_id, data, end_stream=end)
         await self._flush()
+
+    async def send_within_windows(self, state: StreamState, data: bytes) -> None:
+        """Send ``data`` as the server's flow-control windows allow (waiting for its
+        WINDOW_UPDATEs), in frames of at most the allowed size."""
+        view = memoryview(data)
+        while view:
+            window = self._conn.local_flow_control_window(state.stream_id)
+            size = min(len(view), window, self._conn.max_outbound_frame_size)
+            if size == 0:
+                if self.closed.is_set() or state.reset.is_set():
+                    raise AssertionError("the stream or connection closed while sending")
+                await self._window_opened.wait()
+                continue
+            self._conn.send_data(state.stream_id, bytes(view[:size]))
+            view = view[size:]
+            await self._flush()
 
     async def end(self, state: StreamState) -> None:
         self._conn.end_stream(state.stream_id)

@@ -34,12 +34,12 @@ def test_one_warning_per_interval_the_rest_at_debug(caplog: pytest.LogCaptureFix
 
 
 async def test_a_flood_of_unsigned_requests_writes_one_warning(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
     _, public_key = generate_signing_key()
     endpoint, _ = default_endpoint(identity_keys=[public_key])
     with caplog.at_level(logging.DEBUG, logger="restate_trio"):
-        async with serving(endpoint) as url, connect(url) as client:
+        async with serving(endpoint, transport) as url, connect(url) as client:
             with trio.fail_after(30):
                 for _ in range(20):
                     state = await client.request(

@@ -3,7 +3,8 @@
 hypercorn keeps every open stream in a priority tree capped at 1,000 entries; past that an
 exception escapes into its server nursery and ends ``serve()`` for everyone. The endpoint
 therefore advertises (and h2 enforces) a stream limit far below it: Restate itself never uses
-more than 128 streams per connection and opens further connections instead.
+more than 128 streams per connection and opens further connections instead. The h2 server
+advertises the same limit; both are tested (the ``transport`` fixture).
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ def test_the_readme_hypercorn_settings_are_the_safe_ones() -> None:
     assert settings["h2_max_concurrent_streams"] == MAX_CONCURRENT_STREAMS
 
 
-async def test_too_many_streams_close_that_connection_and_the_endpoint_keeps_serving() -> None:
+async def test_too_many_streams_close_that_connection_and_the_endpoint_keeps_serving(
+    transport: str,
+) -> None:
     endpoint, _ = default_endpoint()
-    async with serving(endpoint) as url:
+    async with serving(endpoint, transport) as url:
         with trio.fail_after(_DEADLINE):
             async with connect(url) as bystander:
                 # An invocation in flight on another connection while the flood happens.
@@ -91,11 +94,11 @@ async def test_too_many_streams_close_that_connection_and_the_endpoint_keeps_ser
                 assert_greeted(await greet(client, "after"), "after")
 
 
-async def test_streams_reset_by_the_peer_do_not_accumulate() -> None:
+async def test_streams_reset_by_the_peer_do_not_accumulate(transport: str) -> None:
     # Streams leave hypercorn's priority tree only when they finish; a peer that opens and
     # resets streams one after another (never more than the limit at once) must not fill it.
     endpoint, _ = default_endpoint()
-    async with serving(endpoint) as url, connect(url) as client:
+    async with serving(endpoint, transport) as url, connect(url) as client:
         with trio.fail_after(_DEADLINE):
             for _ in range(1100):
                 state = await client.request(

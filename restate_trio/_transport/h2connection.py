@@ -1,0 +1,503 @@
+"""One HTTP/2 connection of the h2 server: a reader, a writer, and the invocations on it.
+
+Shape (see the transport reference, §4 and §6)::
+
+    H2ServerConnection.run ─ the connection's nursery
+      ├─ reader (this task): socket → h2 → events; routes, feeds attempts, acks windows
+      ├─ writer: per wake-up, moves queued output into h2 (within the peer's windows) and
+      │          writes everything h2 has in one send_all
+      └─ per invocation: attempt.run() and one output pipe task
+
+Why it is built this way:
+
+* The reader never blocks on a stream (the connection window is shared: one stalled stream
+  must not stall the others). Request bytes go straight into ``Attempt.feed``, which consumes
+  them synchronously, so connection credit is returned as bytes arrive (in batches of half the
+  window) and stream credit likewise; nothing waits in a queue.
+* Only the writer calls ``send_all`` (trio allows one sender per stream), once per wake-up: all
+  the frames that tasks produced since the last wake-up leave in one system call.
+* A response ends as soon as its attempt is over, on the last DATA frame (END_STREAM rides on
+  it: no extra empty frame). Late DATA from the runtime after that is accepted, acknowledged
+  and dropped; Restate closes its half once it has read our terminal message.
+* A protocol error, an exception, or a peer that goes away ends this connection only: every
+  attempt on it is aborted, a GOAWAY is written if h2 queued one, and the socket is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from contextlib import suppress
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import trio
+
+from .._context.invocation import Attempt
+from .logs import RateLimitedWarning
+from .router import SERVER_HEADER, Invocation, Reply, Router, Serde, request_path
+from .serve import MAX_CONCURRENT_STREAMS
+
+__all__ = ["H2ServerConnection"]
+
+logger = logging.getLogger("restate_trio")
+
+# Receive windows. Request bytes are consumed as they arrive, so large windows cost no memory;
+# they only spare WINDOW_UPDATE frames (credit is returned once half a window was used).
+STREAM_WINDOW = 1 << 20
+CONNECTION_WINDOW = 16 << 20
+_DEFAULT_WINDOW = 65_535
+MAX_HEADER_LIST_SIZE = 64 << 10
+# Output queued for one stream beyond the peer's window before its pipe stops taking more from
+# the attempt (h2's own buffer is unbounded).
+_MAX_QUEUED_OUTPUT = 1 << 20
+# How long the writer may spend delivering the last bytes (a GOAWAY) of a closing connection.
+_CLOSE_FLUSH_TIMEOUT = 5.0
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_HTTP_11_BODY = b"this restate-trio endpoint speaks HTTP/2 (prior knowledge, h2c) only\n"
+_HTTP_11_ANSWER = (
+    b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_HTTP_11_BODY), _HTTP_11_BODY)
+)
+
+_CONFIG = h2.config.H2Configuration(
+    client_side=False,
+    header_encoding=None,  # header names and values stay bytes
+    # Restate's h2 validates what it sends; our own headers are fixed lowercase bytes. The
+    # checks cost ~20% of h2's per-stream CPU (transport reference §2) and guard nothing we
+    # rely on: a request missing a pseudo-header simply gets no route.
+    validate_inbound_headers=False,
+    normalize_inbound_headers=False,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+)
+_CODES = h2.errors.ErrorCodes
+# The socket is gone (the peer reset it, or our writer closed it).
+_GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class _Stream:
+    """Our side of one HTTP/2 stream."""
+
+    __slots__ = (
+        "attempt",
+        "body",
+        "body_size",
+        "discarded",
+        "drained",
+        "finished",
+        "id",
+        "local_closed",
+        "out",
+        "queued",
+        "remote_closed",
+        "reset",
+        "serde",
+        "unacked",
+    )
+
+    def __init__(self, stream_id: int) -> None:
+        self.id = stream_id
+        self.attempt: Attempt | None = None  # while the invocation runs
+        self.serde: Serde | None = None  # while a serde request body is read
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.out: list[bytes] = []  # output not yet handed to h2
+        self.queued = 0  # bytes in out
+        self.finished = False  # no more output will come: end the stream after ``out``
+        self.local_closed = False  # END_STREAM sent
+        self.remote_closed = False  # END_STREAM received
+        self.reset = False
+        self.unacked = 0  # stream credit consumed, not returned yet
+        self.discarded = 0  # bytes dropped since nobody reads them any more
+        self.drained = trio.Event()  # set when ``out`` empties (pipe back-pressure)
+
+
+class H2ServerConnection:
+    """Serve one accepted socket (HTTP/2 prior knowledge) until it closes."""
+
+    def __init__(
+        self, socket: trio.abc.Stream, router: Router, log_peer_error: RateLimitedWarning
+    ) -> None:
+        self._socket = socket
+        self._router = router
+        self._log_peer_error = log_peer_error
+        self._conn = h2.connection.H2Connection(_CONFIG)
+        self._streams: dict[int, _Stream] = {}
+        self._sending: dict[int, _Stream] = {}  # streams with output or an end to hand to h2
+        self._dirty = trio.Event()
+        self._conn_unacked = 0
+        self._refusing = False
+        self._closing = False
+        self._nursery: trio.Nursery | None = None
+        # The bytes past which a stream whose body nobody reads is reset: as much as one
+        # message may be, plus a frame.
+        self._discard_limit = router.max_message_size + 16_384
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Serve until the peer goes away or the connection is closed; never raises (except
+        ``trio.Cancelled``)."""
+        try:
+            preface = await self._read_preface()
+            if preface is None:
+                return
+            self._start()
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._write_loop)
+                try:
+                    self._receive(preface)
+                    await self._read_loop()
+                finally:
+                    self._abort_all()
+                    if not self._closing:
+                        nursery.cancel_scope.cancel()
+        except Exception:
+            logger.exception("restate_trio: h2 connection failed")
+        finally:
+            self._abort_all()
+            with trio.CancelScope(shield=True):
+                await self._socket.aclose()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: refuse new streams (REFUSED_STREAM: Restate retries them
+        elsewhere), and close once the streams in flight are done."""
+        self._refusing = True
+        if not self._streams:
+            self._close()
+
+    def _close(self, error_code: int = 0) -> None:
+        """GOAWAY, then close once the writer delivered it. h2 cannot drain after a GOAWAY,
+        so this comes last."""
+        if self._closing:
+            return
+        self._closing = True
+        # h2 may be closed already (the peer's GOAWAY, or ours after a protocol error).
+        with suppress(h2.exceptions.ProtocolError):
+            self._conn.close_connection(error_code)
+        self._abort_all()
+        self._wake()
+
+    def _abort_all(self) -> None:
+        streams, self._streams = self._streams, {}
+        self._sending.clear()
+        for stream in streams.values():
+            stream.reset = True
+            stream.drained.set()
+            if stream.attempt is not None:
+                stream.attempt.abort()
+
+    # ------------------------------------------------------------------ reading
+
+    def _start(self) -> None:
+        conn = self._conn
+        conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_SIZE,
+            },
+        )
+        conn.initiate_connection()
+        conn.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
+        self._wake()
+
+    async def _read_loop(self) -> None:
+        while not self._closing:
+            try:
+                data = await self._socket.receive_some(1 << 16)
+            except _GONE:
+                return
+            if not data:
+                return
+            self._receive(data)
+
+    async def _read_preface(self) -> bytes | None:
+        """The first bytes, once they are certainly not HTTP/1.x (which is answered 505 and
+        closed: ``None``). Before the writer runs, so this task may send."""
+        data = b""
+        while len(data) < len(PREFACE) and PREFACE.startswith(data):
+            try:
+                chunk = await self._socket.receive_some(1 << 16)
+            except _GONE:
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        if not data.startswith(PREFACE) and b" HTTP/1." in data.split(b"\r\n", 1)[0]:
+            self._log_peer_error(
+                "restate_trio: an HTTP/1.x request reached the h2 server, which speaks HTTP/2 "
+                "prior knowledge only (Endpoint.serve(server='h2')); answered 505 and closed "
+                "the connection. Serve with the default server for HTTP/1.1 (e.g. deployments "
+                "registered with --use-http1.1)"
+            )
+            with trio.move_on_after(_CLOSE_FLUSH_TIMEOUT), suppress(*_GONE):
+                await self._socket.send_all(_HTTP_11_ANSWER)
+            return None
+        return data  # anything else that is not a preface gets h2's GOAWAY
+
+    def _receive(self, data: bytes | bytearray) -> None:
+        try:
+            events = self._conn.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            # h2 queued a GOAWAY; only this connection ends.
+            self._log_peer_error("restate_trio: h2 protocol error from a peer, closing: %r", exc)
+            self._close(_CODES.PROTOCOL_ERROR)
+            return
+        for event in events:
+            if self._closing:
+                break  # a GOAWAY is out: h2 accepts nothing more
+            self._on_event(event)
+        self._wake()
+
+    def _on_event(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.DataReceived):
+            self._on_data(event.stream_id, event.data, event.flow_controlled_length or 0)
+            if event.stream_ended is not None:
+                self._on_end(event.stream_id)
+        elif isinstance(event, h2.events.RequestReceived):
+            self._on_request(event.stream_id, event.headers or ())
+            if event.stream_ended is not None:
+                self._on_end(event.stream_id)
+        elif isinstance(event, h2.events.StreamEnded):
+            self._on_end(event.stream_id)
+        elif isinstance(event, h2.events.StreamReset):
+            stream = self._streams.pop(event.stream_id, None)
+            if stream is not None:
+                self._forget(stream)
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            # The peer's GOAWAY closes h2's state machine: nothing more can be sent.
+            self._close()
+        # WindowUpdated / RemoteSettingsChanged need nothing but the writer's wake-up (in
+        # _receive): blocked output is retried on every wake-up.
+
+    def _on_request(self, stream_id: int, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        conn = self._conn
+        if self._refusing or self._closing:
+            conn.reset_stream(stream_id, _CODES.REFUSED_STREAM)
+            return
+        path = ""
+        headers: dict[str, str] = {}
+        for name, value in raw:
+            if name[:1] == b":":
+                if name == b":path":
+                    path = request_path(value.decode("latin-1"))
+            else:
+                headers[name.decode("latin-1")] = value.decode("latin-1")
+        stream = self._streams[stream_id] = _Stream(stream_id)
+        route = self._router.dispatch(path, headers, http_11=False)
+        if isinstance(route, Invocation):
+            conn.send_headers(
+                stream_id,
+                [
+                    (b":status", b"200"),
+                    (b"content-type", route.content_type.encode()),
+                    SERVER_HEADER,
+                ],
+            )
+            attempt = stream.attempt = route.attempt
+            self._router.started(attempt)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._invoke, stream, attempt)
+        elif isinstance(route, Serde):
+            stream.serde = route
+        else:
+            self._reply(stream, route)
+
+    def _on_data(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
+        conn = self._conn
+        # Connection credit goes back on receipt, in batches: waiting for any one stream's
+        # reader could starve all streams of the shared window.
+        self._conn_unacked += flow_controlled
+        if self._conn_unacked >= CONNECTION_WINDOW // 2:
+            conn.increment_flow_control_window(self._conn_unacked)
+            self._conn_unacked = 0
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return  # h2 already answers DATA on streams it considers closed
+        stream.unacked += flow_controlled
+        if stream.unacked >= STREAM_WINDOW // 2:
+            # If this frame ended the stream, no more credit is needed.
+            with suppress(h2.exceptions.StreamClosedError):
+                conn.increment_flow_control_window(stream.unacked, stream_id)
+            stream.unacked = 0
+        attempt = stream.attempt
+        if attempt is not None:
+            attempt.feed(data)
+            if self._router.draining:
+                attempt.suspend_when_idle()
+        elif stream.serde is not None:
+            stream.body.append(data)
+            stream.body_size += len(data)
+            if stream.body_size > self._router.max_message_size:
+                self._reply(stream, self._router.convert(stream.serde, None))
+        else:
+            # Nobody reads this any more (answered already, or the invocation is over). The
+            # runtime's late acks are fine; a peer that keeps streaming is reset.
+            stream.discarded += len(data)
+            if stream.discarded > self._discard_limit:
+                self._log_peer_error(
+                    "restate_trio: stream %d kept sending after its response; reset", stream_id
+                )
+                conn.reset_stream(stream_id, _CODES.ENHANCE_YOUR_CALM)
+                del self._streams[stream_id]
+                self._forget(stream)
+
+    def _on_end(self, stream_id: int) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        stream.remote_closed = True
+        if stream.attempt is not None:
+            stream.attempt.feed_eof()
+        elif stream.serde is not None:
+            self._reply(stream, self._router.convert(stream.serde, b"".join(stream.body)))
+        if stream.local_closed:
+            self._done(stream)
+
+    # ------------------------------------------------------------------ streams
+
+    def _reply(self, stream: _Stream, reply: Reply) -> None:
+        """Answer a whole response at once (the runtime may keep its half open until it hears
+        from us); the rest of the request body is dropped."""
+        stream.serde = None
+        stream.body = []
+        self._conn.send_headers(
+            stream.id,
+            [
+                (b":status", str(reply.status).encode()),
+                (b"content-type", reply.content_type.encode()),
+                (b"content-length", str(len(reply.body)).encode()),
+                SERVER_HEADER,
+            ],
+        )
+        self._queue(stream, reply.body, finished=True)
+
+    def _queue(self, stream: _Stream, data: bytes, *, finished: bool = False) -> None:
+        if data:
+            stream.out.append(data)
+            stream.queued += len(data)
+        if finished:
+            stream.finished = True
+        self._sending[stream.id] = stream
+        self._wake()
+
+    def _done(self, stream: _Stream) -> None:
+        """Both halves ended: forget the stream."""
+        if self._streams.pop(stream.id, None) is not None:
+            self._forget(stream)
+
+    def _forget(self, stream: _Stream) -> None:
+        stream.reset = True
+        stream.drained.set()
+        self._sending.pop(stream.id, None)
+        if stream.attempt is not None:
+            stream.attempt.abort()  # the peer reset a running invocation
+            stream.attempt = None
+        if self._refusing and not self._streams:
+            self._close()
+
+    async def _invoke(self, stream: _Stream, attempt: Attempt) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._pipe, stream, attempt)
+                await attempt.run()
+        except Exception:
+            logger.exception("restate_trio: invocation stream %d failed", stream.id)
+            if not stream.reset and not self._closing:
+                stream.attempt = None
+                self._conn.reset_stream(stream.id, _CODES.INTERNAL_ERROR)
+                self._done(stream)
+                self._wake()
+        finally:
+            self._router.finished(attempt)
+
+    async def _pipe(self, stream: _Stream, attempt: Attempt) -> None:
+        """Hand the attempt's output to the writer; end the stream when the attempt is over."""
+        while (data := await attempt.next_output()) is not None:
+            if stream.reset:
+                continue  # nobody to write to; keep draining until the attempt is over
+            self._queue(stream, data)
+            while stream.queued > _MAX_QUEUED_OUTPUT and not stream.reset:
+                stream.drained = trio.Event()
+                await stream.drained.wait()
+        stream.attempt = None  # from now on, late request bytes are dropped
+        if not stream.reset:
+            self._queue(stream, b"", finished=True)
+
+    # ------------------------------------------------------------------ writing
+
+    def _wake(self) -> None:
+        self._dirty.set()
+
+    async def _write_loop(self) -> None:
+        socket = self._socket
+        conn = self._conn
+        while not self._closing:
+            await self._dirty.wait()
+            self._dirty = trio.Event()
+            if self._sending:
+                self._hand_to_h2()
+            data = conn.data_to_send()
+            if data:
+                try:
+                    await socket.send_all(data)
+                except _GONE:
+                    self._close()
+                    break
+        else:
+            # Closing: deliver the GOAWAY (and whatever precedes it), within limits.
+            with trio.move_on_after(_CLOSE_FLUSH_TIMEOUT), suppress(*_GONE):
+                data = conn.data_to_send()
+                if data:
+                    await socket.send_all(data)
+        with trio.CancelScope(shield=True):
+            await socket.aclose()  # ends the reader's receive_some
+
+    def _hand_to_h2(self) -> None:
+        """Move queued output into h2, as far as the peer's windows allow. Streams that are
+        blocked stay queued and are retried on the next wake-up (WindowUpdated wakes us)."""
+        conn = self._conn
+        max_frame = conn.max_outbound_frame_size
+        for stream_id, stream in list(self._sending.items()):
+            if stream.reset:
+                del self._sending[stream_id]
+                continue
+            try:
+                if stream.queued:
+                    data = stream.out[0] if len(stream.out) == 1 else b"".join(stream.out)
+                    sent = 0
+                    size = len(data)
+                    while sent < size:
+                        chunk = min(size - sent, conn.local_flow_control_window(stream_id))
+                        if chunk <= 0:
+                            break
+                        chunk = min(chunk, max_frame)
+                        last = stream.finished and sent + chunk == size
+                        conn.send_data(stream_id, data[sent : sent + chunk], end_stream=last)
+                        sent += chunk
+                    rest = data[sent:]
+                    stream.out = [rest] if rest else []
+                    stream.queued = len(rest)
+                    if stream.queued <= _MAX_QUEUED_OUTPUT:
+                        stream.drained.set()
+                    if rest:
+                        continue  # blocked on the peer's window
+                    if stream.finished:
+                        stream.local_closed = True
+                elif stream.finished:
+                    conn.end_stream(stream_id)  # only when the last output was sent already
+                    stream.local_closed = True
+            except h2.exceptions.StreamClosedError:
+                stream.local_closed = True  # the peer reset it meanwhile
+            del self._sending[stream_id]
+            if stream.local_closed and stream.remote_closed:
+                self._done(stream)
