@@ -168,10 +168,16 @@ def _use_restate_server(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (``nox -s tests -- tests/test_harness.py -x`` to narrow it)."""
+    """Run the test suite (``nox -s tests -- tests/test_harness.py -x`` to narrow it).
+
+    Without arguments, the end-to-end tests then run once more with the endpoints served by
+    our own HTTP/2 server (``Endpoint.serve(server="h2")``; the default run uses hypercorn).
+    """
     _sync(session, extras=["testing"], groups=["tests"])
     _use_restate_server(session)
     session.run("pytest", *session.posargs)
+    if not session.posargs:
+        session.run("pytest", "tests/e2e", env={"RESTATE_TRIO_SERVER": "h2"})
 
 
 @nox.session(default=False)

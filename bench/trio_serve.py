@@ -1,10 +1,12 @@
 """restate-trio's benchmark services served by ``Endpoint.serve()`` (the default transport).
 
-``python bench/trio_serve.py HOST:PORT``; stops on SIGTERM (graceful) or SIGINT. The side
+``python bench/trio_serve.py HOST:PORT [SERVER]`` (SERVER: ``Endpoint.serve``'s ``server=``,
+``hypercorn`` by default or ``h2``); stops on SIGTERM (graceful) or SIGINT. The side
 ``restate-trio`` serves the same ``bench.trio_app`` with ``hypercorn -k trio`` instead, so the
 two sides compare the transports under one set of services.
 """
 
+import functools
 import sys
 from pathlib import Path
 
@@ -16,9 +18,10 @@ from bench.trio_app import endpoint
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python bench/trio_serve.py HOST:PORT")
-    trio.run(endpoint.serve, sys.argv[1])
+    if len(sys.argv) not in (2, 3):
+        raise SystemExit("usage: python bench/trio_serve.py HOST:PORT [hypercorn|h2]")
+    server = sys.argv[2] if len(sys.argv) == 3 else "hypercorn"
+    trio.run(functools.partial(endpoint.serve, sys.argv[1], server=server))
 
 
 if __name__ == "__main__":
