@@ -118,14 +118,16 @@ class Endpoint:
         """The ASGI application, for ``hypercorn -k trio module:app``."""
         if self._app is None:
             from ._transport.asgi import RestateApp
+            from ._transport.router import Router
 
-            self._app = RestateApp(
+            router = Router(
                 self._services,
                 identity=self._identity,
                 protocol_mode=self._protocol_mode,
                 max_message_size=self._max_message_size,
                 max_protocol_version=self._max_protocol_version,
             )
+            self._app = RestateApp(router)
         return self._app
 
     async def serve(

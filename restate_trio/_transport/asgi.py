@@ -14,16 +14,12 @@ Two hypercorn behaviours shape this module (see ecosystem notes, hypercorn #329)
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import cast
 
 import trio
 
 from .._context.invocation import Attempt
-from .._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
-from .._protocol.identity import IdentityVerifier
-from .._protocol.versions import MAX_PROTOCOL_VERSION
-from .._service.definitions import ServiceDefinition
 from .router import SERVER_HEADER, Invocation, Reply, Router
 
 logger = logging.getLogger("restate_trio")
@@ -37,23 +33,9 @@ Send = Callable[[Message], Awaitable[None]]
 class RestateApp:
     """The ASGI-3 application of an :class:`~restate_trio.Endpoint`."""
 
-    def __init__(
-        self,
-        services: Mapping[str, ServiceDefinition],
-        *,
-        identity: IdentityVerifier,
-        protocol_mode: str | None = None,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        max_protocol_version: int = MAX_PROTOCOL_VERSION,
-    ) -> None:
+    def __init__(self, router: Router) -> None:
         # The routing, identity and negotiation, shared with the h2 server (router.py).
-        self.router = Router(
-            services,
-            identity=identity,
-            protocol_mode=protocol_mode,
-            max_message_size=max_message_size,
-            max_protocol_version=max_protocol_version,
-        )
+        self.router = router
 
     @property
     def draining(self) -> bool:
