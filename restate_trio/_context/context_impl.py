@@ -509,6 +509,36 @@ def _return_type(fn: Callable[..., object]) -> object:
     target: object = fn
     while isinstance(target, functools.partial):
         target = cast("functools.partial[object]", target).func
+    # Closures are often defined in the handler, so a new function object per call, but their
+    # code and annotation are the same each time: resolving the hints is memoised on those
+    # (profiled: typing.get_type_hints was 1.6% of the SDK's CPU on ten sequential runs).
+    code = getattr(target, "__code__", None)
+    annotations = getattr(target, "__annotations__", None)
+    if code is None or not isinstance(annotations, dict):
+        return _resolve_return_type(target)
+    key = (code, cast("dict[str, object]", annotations).get("return", object))
+    try:
+        return _RETURN_TYPES[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation
+        return _resolve_return_type(target)
+    tp = _resolve_return_type(target)
+    if len(_RETURN_TYPES) >= _RETURN_TYPES_MAX:
+        _RETURN_TYPES.clear()
+    _RETURN_TYPES[key] = tp
+    return tp
+
+
+# (code object, raw return annotation) → resolved type. The raw annotation is part of the key
+# because one code object can carry different annotations (a string resolved against the
+# function's globals, which are fixed per code object in practice, or a value evaluated at
+# definition time). Bounded: code objects come from source, but a program may exec new ones.
+_RETURN_TYPES: dict[tuple[object, object], object] = {}
+_RETURN_TYPES_MAX = 4096
+
+
+def _resolve_return_type(target: object) -> object:
     try:
         hints = typing.get_type_hints(target)
     except Exception:

@@ -1,9 +1,11 @@
 """One invocation attempt on trio: the handler task, its commands, and the state machine.
 
 The transport creates an :class:`Attempt`, feeds it the request body (:meth:`Attempt.feed`),
-writes what :meth:`Attempt.next_output` returns, and awaits :meth:`Attempt.run`, which returns
-once the handler is done and the attempt has produced its terminal frame (End, Error or
-Suspension).
+writes its output, and awaits :meth:`Attempt.run`, which returns once the handler is done and the
+attempt has produced its terminal frame (End, Error or Suspension). The output is either awaited
+(:meth:`Attempt.next_output`, for a writer task) or pulled when a listener is told there is some
+(:meth:`Attempt.on_output` + :meth:`Attempt.take_output`, for a transport that writes from its
+own loop and so needs no task per invocation).
 
 Structure of an attempt::
 
@@ -91,6 +93,7 @@ class Attempt:
         self.input: InputInfo | None = None
         self._changed = trio.Event()
         self._output_ready = trio.Event()
+        self._listener: Callable[[], None] | None = None
         self._scope: trio.CancelScope | None = None
         self._owner: trio.lowlevel.Task | None = None
         # Operations that only take effect when awaited, not awaited yet (see expect_await).
@@ -122,6 +125,20 @@ class Attempt:
         machine.take_output()  # nobody is left to read it
         self._after_machine()
         self.wake()
+
+    def on_output(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (synchronously, from whichever task changed the machine) whenever
+        there is new output, and once when the attempt is over; it should only note that, and
+        pull with :meth:`take_output` later. Replaces :meth:`next_output`."""
+        self._listener = listener
+        if self.machine.has_output or self.machine.closed:
+            listener()
+
+    def take_output(self) -> tuple[bytes, bool]:
+        """Everything written since the last call, and whether that was the last of it (the
+        attempt is over)."""
+        machine = self.machine
+        return machine.take_output(), machine.closed
 
     async def next_output(self) -> bytes | None:
         """The next bytes to write to the runtime; ``None`` once the attempt is over and
@@ -168,14 +185,21 @@ class Attempt:
         if machine.closed:
             if not self._closed_seen:
                 self._closed_seen = True
-                self._output_ready.set()
+                self._signal_output()
                 # Stop whatever still runs: the handler (unless it is the one that finished
                 # the attempt) and run closures. Cancelling costs, so only when needed.
                 if self._scope is not None and (not self._handler_done or self.runs.running):
                     self._scope.cancel()
                 self._report_close()
         elif machine.has_output:
+            self._signal_output()
+
+    def _signal_output(self) -> None:
+        listener = self._listener
+        if listener is None:
             self._output_ready.set()
+        else:
+            listener()
 
     def _report_close(self) -> None:
         """Say why the attempt closed, where it is a bug in the user's code: a journal
@@ -212,7 +236,7 @@ class Attempt:
         if self._over():
             self._after_machine()
         elif machine.has_output:
-            self._output_ready.set()
+            self._signal_output()
         return value
 
     def _unwind(self) -> NoReturn:

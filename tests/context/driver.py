@@ -2,8 +2,10 @@
 
 The driver plays the transport (see the docstring of ``restate_trio/_context/invocation.py``):
 it feeds the runtime's frames with ``attempt.feed``/``feed_eof``, "writes" what
-``attempt.next_output()`` returns (parsed back into messages) until it returns ``None``, and
-awaits ``attempt.run()``; all three in one nursery. A test then scripts the runtime's side and
+``attempt.next_output()`` returns (parsed back into messages) until it returns ``None`` (or,
+in the ``"listen"`` mode, what ``attempt.take_output()`` returns whenever the ``on_output``
+listener was called, until it says the attempt is over), and awaits ``attempt.run()``; all
+in one nursery. A test then scripts the runtime's side and
 asserts the exact messages the attempt wrote::
 
     async with drive(Greeter(), "greet", version=7) as d:
@@ -20,6 +22,7 @@ driver's deadlines, so a test with a sync closure turns autojumping off.)
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -31,6 +34,10 @@ from restate_trio._context.invocation import Attempt
 from restate_trio._protocol import messages as m
 from restate_trio._protocol.machine import StateMachine
 from tests.protocol.transcripts import frames, journal_bytes, parse_frames
+
+#: How the driver's writer takes the attempt's output: ``"await"`` (``next_output``) or
+#: ``"listen"`` (``on_output`` + ``take_output``); conftest.py runs every test with both.
+OUTPUT_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("output_mode", default="await")
 
 # Virtual seconds (autojump clock) an attempt gets to end once the test is done with it.
 _END_TIMEOUT = 600
@@ -102,10 +109,29 @@ class Driver:
         self.ended.set()
 
     async def _write(self) -> None:
+        """A writer task awaiting ``next_output`` (the ASGI transport's way)."""
         while (data := await self.attempt.next_output()) is not None:
             assert data, "next_output returned no bytes"
             self._written.extend(parse_frames(data))
         self.output_closed.set()
+
+    async def _pull(self) -> None:
+        """A writer that is told about output and pulls it (the h2 server's way)."""
+        told = trio.Event()
+
+        def listener() -> None:
+            told.set()
+
+        self.attempt.on_output(listener)
+        while True:
+            await told.wait()
+            told = trio.Event()
+            data, over = self.attempt.take_output()
+            self._written.extend(parse_frames(data))
+            if over:
+                assert not self.attempt.take_output()[0], "output after the attempt was over"
+                self.output_closed.set()
+                return
 
 
 @asynccontextmanager
@@ -121,7 +147,8 @@ async def drive(service: object, handler: str, *, version: int = 6) -> AsyncIter
     driver = Driver(attempt)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(driver._run, name="attempt.run")
-        nursery.start_soon(driver._write, name="writer")
+        writer = driver._pull if OUTPUT_MODE.get() == "listen" else driver._write
+        nursery.start_soon(writer, name="writer")
         try:
             yield driver
             with trio.fail_after(_END_TIMEOUT):

@@ -370,3 +370,28 @@ async def test_a_losing_closure_is_cancelled_when_the_handler_is_done(
         ]
         assert log == ["fast ended", "slow ended"]
         assert trio.current_time() < 100  # cancelled, not awaited
+
+
+def test_return_types_of_closures_sharing_code_are_resolved_each() -> None:
+    """Closures defined in a handler share one code object; the memoised return type must
+    still follow each function's own annotation."""
+    from restate_trio._context.context_impl import _return_type
+
+    def make(tp: object) -> object:
+        async def closure() -> None:
+            return None
+
+        closure.__annotations__ = {"return": tp}
+        return closure
+
+    first, second, third = make(int), make(list[str]), make(None)
+    assert first.__code__ is second.__code__ is third.__code__
+    for _ in range(2):  # the second round comes from the memo
+        assert _return_type(first) is int
+        assert _return_type(second) == list[str]
+        assert _return_type(third) is object
+
+    async def unannotated():
+        return 1
+
+    assert _return_type(unannotated) is object
