@@ -298,6 +298,10 @@ class Attempt:
                 self._unawaited.pop(nid, None)
         while True:
             if not machine.replaying:
+                inline = self.runs.take_inline(tree)
+                if inline is not None:
+                    await self.runs.execute_inline(*inline)
+                    continue
                 self.runs.start(tree)
             progress = self.command(machine.do_progress, tree)
             if progress is Progress.RESOLVED:

@@ -74,6 +74,54 @@ class Steps:
         return await future
 
 
+class Placement:
+    """Where closures run: the handler's own task when it awaits one with no deadline."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.same_task: list[bool] = []
+
+    async def direct(self, ctx: restate.Context) -> int:
+        handler = trio.lowlevel.current_task()
+
+        async def step() -> int:
+            self.calls += 1
+            self.same_task.append(trio.lowlevel.current_task() is handler)
+            return 7
+
+        return await ctx.run("step", step)
+
+    async def deadline(self, ctx: restate.Context) -> str:
+        async def slow() -> int:
+            self.calls += 1
+            await trio.sleep(5)
+            return 5
+
+        future = ctx.run("slow", slow)
+        with trio.move_on_after(1):
+            await future
+            return "not timed out"
+        # The timeout interrupted the wait, not the closure: it goes on and proposes.
+        return f"timed out, then {await future}"
+
+    async def interrupted(self, ctx: restate.Context) -> int:
+        async def slow() -> int:
+            self.calls += 1
+            await trio.sleep(5)
+            return 5
+
+        async def cancel_later(scope: trio.CancelScope) -> None:
+            await trio.sleep(1)
+            scope.cancel()
+
+        future = ctx.run("slow", slow)
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as scope:
+                nursery.start_soon(cancel_later, scope)
+                await future
+        return await future  # the interrupted closure runs again
+
+
 # --------------------------------------------------------------------------- proposals
 
 
@@ -395,3 +443,66 @@ def test_return_types_of_closures_sharing_code_are_resolved_each() -> None:
         return 1
 
     assert _return_type(unannotated) is object
+
+
+# --------------------------------------------------------------------------- placement
+
+
+async def test_an_awaited_closure_runs_in_the_handlers_own_task(
+    autojump_clock: MockClock,
+) -> None:
+    placement = Placement()
+    async with drive(placement, "direct", version=7) as d:
+        d.start()
+        assert await d.output() == [
+            m.RunCommandMessage(result_completion_id=1, name="step"),
+            m.ProposeRunCompletionMessage(result_completion_id=1, value=b"7"),
+        ]
+        d.feed(m.ProposeRunCompletionAckMessage(completion_id=1))
+        assert await d.finish() == [
+            m.OutputCommandMessage(value=m.Value(content=b"7")),
+            m.EndMessage(),
+        ]
+    assert placement.same_task == [True]
+
+
+async def test_a_timeout_around_the_await_does_not_cancel_the_closure(
+    autojump_clock: MockClock,
+) -> None:
+    placement = Placement()
+    async with drive(placement, "deadline", version=7) as d:
+        d.start()
+        assert await d.output() == [m.RunCommandMessage(result_completion_id=1, name="slow")]
+        await trio.sleep(4.5)  # virtual time: the handler's timeout (1 s) has passed
+        assert await d.output() == []
+        await trio.sleep(1)
+        assert await d.output() == [
+            m.ProposeRunCompletionMessage(result_completion_id=1, value=b"5"),
+        ]
+        d.feed(m.ProposeRunCompletionAckMessage(completion_id=1))
+        assert await d.finish() == [
+            m.OutputCommandMessage(value=m.Value(content=b'"timed out, then 5"')),
+            m.EndMessage(),
+        ]
+    assert placement.calls == 1
+
+
+async def test_a_closure_interrupted_in_the_handler_runs_again_when_awaited_again(
+    autojump_clock: MockClock,
+) -> None:
+    placement = Placement()
+    async with drive(placement, "interrupted", version=7) as d:
+        d.start()
+        assert await d.output() == [m.RunCommandMessage(result_completion_id=1, name="slow")]
+        await trio.sleep(5.5)  # the first run would have been done at 5 s: it was cancelled
+        assert await d.output() == []
+        await trio.sleep(1)  # started again at 1 s, done at 6 s
+        assert await d.output() == [
+            m.ProposeRunCompletionMessage(result_completion_id=1, value=b"5"),
+        ]
+        d.feed(m.ProposeRunCompletionAckMessage(completion_id=1))
+        assert await d.finish() == [
+            m.OutputCommandMessage(value=m.Value(content=b"5")),
+            m.EndMessage(),
+        ]
+    assert placement.calls == 2
