@@ -72,6 +72,8 @@ class H11Connection:
         self._stopping = False
         # Cancels the wait for the next request while nothing of it has arrived (shutdown).
         self._idle: trio.CancelScope | None = None
+        # The watch for a peer that leaves while its invocation runs (_watch).
+        self._watching = trio.CancelScope()
         # As over HTTP/2: bytes nobody reads are dropped up to one message plus a frame.
         self._discard_limit = router.max_message_size + 16_384
 
@@ -307,9 +309,23 @@ class H11Connection:
             elif isinstance(event, h11.EndOfMessage):
                 if not over.is_set():
                     attempt.feed_eof()
+                    with trio.CancelScope() as self._watching:
+                        await self._watch()
                 return
             else:
                 raise _Gone
+
+    async def _watch(self) -> None:
+        """While the response is written: notice a peer that goes away, so that its attempt
+        stops (nothing else reads the socket until the next request). One read: the bytes of
+        a pipelined next request wait in h11 until this response is done."""
+        try:
+            data = await self._socket.receive_some(_RECEIVE_SIZE)
+        except _GONE as exc:
+            raise _Gone from exc
+        if not data:
+            raise _Gone  # closed: nobody is left to answer
+        self._conn.receive_data(data if isinstance(data, bytes) else bytes(data))
 
     async def _write(self, attempt: Attempt, content_type: str, over: trio.Event) -> None:
         """Stream the attempt's output as the response body, then end the response."""
@@ -328,6 +344,7 @@ class H11Connection:
         if not started:  # ended without output (aborted): an empty response
             pending = self._head(content_type, chunked=False)
         over.set()
+        self._watching.cancel()  # a cancelled receive consumed nothing
         await self._send(pending + self._encode(h11.EndOfMessage()))
 
     def _head(self, content_type: str, *, chunked: bool) -> bytes:
