@@ -247,7 +247,8 @@ class H11Connection:
         ]
         if self._stopping or conn.they_are_waiting_for_100_continue:
             headers.append((b"connection", b"close"))
-        data = self._encode(h11.Response(status_code=reply.status, headers=headers))
+        reason = HTTPStatus(reply.status).phrase.encode()
+        data = self._encode(h11.Response(status_code=reply.status, headers=headers, reason=reason))
         if request.method != b"HEAD":
             data += self._encode(h11.Data(data=reply.body))
         await self._send(data + self._encode(h11.EndOfMessage()))
@@ -355,7 +356,7 @@ class H11Connection:
         # still reaches the peer.
         if self._stopping:
             headers.append((b"connection", b"close"))
-        return self._encode(h11.Response(status_code=200, headers=headers))
+        return self._encode(h11.Response(status_code=200, headers=headers, reason=b"OK"))
 
     # ------------------------------------------------------------------ writing
 
