@@ -171,13 +171,14 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (``nox -s tests -- tests/test_harness.py -x`` to narrow it).
 
     Without arguments, the end-to-end tests then run once more with the endpoints served by
-    our own HTTP/2 server (``Endpoint.serve(server="h2")``; the default run uses hypercorn).
+    hypercorn's trio worker (``Endpoint.serve(server="hypercorn")``; the default run uses the
+    builtin server).
     """
     _sync(session, extras=["testing"], groups=["tests"])
     _use_restate_server(session)
     session.run("pytest", *session.posargs)
     if not session.posargs:
-        session.run("pytest", "tests/e2e", env={"RESTATE_TRIO_SERVER": "h2"})
+        session.run("pytest", "tests/e2e", env={"RESTATE_TRIO_SERVER": "hypercorn"})
 
 
 @nox.session(default=False)

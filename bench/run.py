@@ -1,7 +1,7 @@
 """Benchmark restate-trio against the official SDKs through a real restate-server.
 
-Sides (``--sdks``): restate-trio as an ASGI app on ``hypercorn -k trio`` and on
-``Endpoint.serve()``, the official Python SDK (``restate-sdk`` on Hypercorn, asyncio: the
+Sides (``--sdks``): restate-trio on ``Endpoint.serve()`` (its builtin server) and as an ASGI
+app on ``hypercorn -k trio``, the official Python SDK (``restate-sdk`` on Hypercorn, asyncio: the
 baseline of every ratio) and the official TypeScript SDK (``@restatedev/restate-sdk`` on node,
 pinned in ``bench/ts/``, installed into a cache folder on first use). Each side gets its own
 endpoint process and its own fresh ``restate-server`` on free 127.0.0.1 ports; the endpoint is
@@ -142,24 +142,17 @@ SDKS: dict[str, SdkSpec] = {
     for spec in (
         SdkSpec(
             "restate-trio",
+            "trio-serve",
+            "bench.trio_app:endpoint",
+            "",
+            "restate-trio, Endpoint.serve(): its builtin server (h2c + HTTP/1.1), the default",
+        ),
+        SdkSpec(
+            "restate-trio-hypercorn",
             "hypercorn",
             "bench.trio_app:app",
             "trio",
             "restate-trio, ASGI app on hypercorn -k trio",
-        ),
-        SdkSpec(
-            "restate-trio-serve",
-            "trio-serve",
-            "bench.trio_app:endpoint",
-            "",
-            "restate-trio, Endpoint.serve() (its default transport), bench/trio_serve.py",
-        ),
-        SdkSpec(
-            "restate-trio-h2",
-            "trio-serve",
-            "bench.trio_app:endpoint",
-            "h2",
-            "restate-trio, Endpoint.serve(server='h2'): its own HTTP/2 server",
         ),
         SdkSpec(
             BASELINE,
@@ -179,9 +172,7 @@ SDKS: dict[str, SdkSpec] = {
 }
 
 
-# restate-trio-serve (Endpoint.serve on hypercorn, in one process) is the same stack as
-# restate-trio until the h2 server becomes serve()'s default: measured on request only.
-DEFAULT_SDKS = ("restate-trio", "restate-trio-h2", BASELINE, "ts-sdk")
+DEFAULT_SDKS = ("restate-trio", "restate-trio-hypercorn", BASELINE, "ts-sdk")
 
 
 class BenchError(Exception):

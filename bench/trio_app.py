@@ -1,8 +1,8 @@
 """The benchmark services on restate-trio.
 
-Served with ``hypercorn -k trio bench.trio_app:app --config bench/hypercorn.toml`` (side
-``restate-trio``) or by ``Endpoint.serve()`` (``bench/trio_serve.py``, side
-``restate-trio-serve``). Same services, names and behaviour as ``bench/official_app.py`` and
+Served by ``Endpoint.serve()`` (``bench/trio_serve.py``, side ``restate-trio``: the builtin
+server) or with ``hypercorn -k trio bench.trio_app:app --config bench/hypercorn.toml`` (side
+``restate-trio-hypercorn``). Same services, names and behaviour as ``bench/official_app.py`` and
 ``bench/ts/endpoint.cjs``; the workloads that use them are listed in ``bench/README.md``.
 """
 

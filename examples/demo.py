@@ -2,9 +2,9 @@
 
 Run it with ``nox -s demo`` (or ``python examples/demo.py`` with restate-trio[testing]
 installed). It installs the pinned restate-server from npm into a cache folder if needed,
-starts it on free ports, serves ``examples/services.py`` in-process with hypercorn's trio
-worker, registers the deployment, and prints what the Greeter, the Counter object and the
-Signup workflow answer.
+starts it on free ports, serves ``examples/services.py`` in-process with ``Endpoint.serve()``
+(the builtin server), registers the deployment, and prints what the Greeter, the Counter
+object and the Signup workflow answer.
 """
 
 from __future__ import annotations

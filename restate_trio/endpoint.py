@@ -134,7 +134,7 @@ class Endpoint:
         self,
         address: str = "0.0.0.0:9080",
         *,
-        server: Literal["hypercorn", "h2"] = "hypercorn",
+        server: Literal["builtin", "hypercorn"] = "builtin",
         config: Config | None = None,
         shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
         task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
@@ -144,28 +144,26 @@ class Endpoint:
         With ``nursery.start(endpoint.serve, "127.0.0.1:0")`` it reports the bound URLs, e.g.
         ``["http://127.0.0.1:43567"]``.
 
-        ``server`` picks the HTTP server:
+        ``server`` picks the HTTP server; both serve HTTP/2 cleartext (prior knowledge, as
+        Restate connects to ``http://`` deployments) and HTTP/1.1 (deployments registered
+        with ``--use-http1.1``, in request/response mode) on the one port:
 
-        * ``"hypercorn"`` (the default): hypercorn's trio worker. HTTP/2 cleartext (prior
-          knowledge, as Restate connects) and HTTP/1.1 share the port. ``config`` replaces
-          the Restate-tuned hypercorn configuration (keep-alive and stream limits raised; see
-          ``restate_config``).
-        * ``"h2"`` (opt-in, new): restate-trio's own HTTP/2 server on ``h2``, leaner per
-          invocation. It speaks HTTP/2 prior knowledge only: an HTTP/1.1 request is answered
-          505 and its connection closed, so deployments registered with ``--use-http1.1``
-          (request/response mode) need the default server. It takes no ``config``; it
-          advertises and enforces 128 concurrent streams per connection (Restate's own
-          cap).
+        * ``"builtin"`` (the default): restate-trio's own server on trio, ``h2`` and ``h11``,
+          lean per invocation. It takes no ``config``; it advertises and enforces 128
+          concurrent streams per HTTP/2 connection (Restate's own cap).
+        * ``"hypercorn"``: hypercorn's trio worker running :meth:`app`, as
+          ``hypercorn -k trio module:app`` would. ``config`` replaces the Restate-tuned
+          hypercorn configuration (keep-alive and stream limits; see ``restate_config``).
 
         Graceful shutdown: on SIGTERM, or when ``shutdown_trigger`` returns, the endpoint stops
         accepting connections and every invocation that is waiting for Restate suspends at once
         (Restate resumes it on another endpoint or after the restart); the others get the
         graceful timeout (5 s) to finish. Cancelling the task stops it at once.
         """
-        if server not in ("hypercorn", "h2"):
-            raise ValueError(f"server must be 'hypercorn' or 'h2', not {server!r}")
-        if server == "h2" and config is not None:
-            raise ValueError("config= configures hypercorn; the h2 server takes none")
+        if server not in ("builtin", "hypercorn"):
+            raise ValueError(f"server must be 'builtin' or 'hypercorn', not {server!r}")
+        if server == "builtin" and config is not None:
+            raise ValueError("config= configures hypercorn; the builtin server takes none")
         self.app()
         app = self._app
         assert app is not None
@@ -175,10 +173,10 @@ class Endpoint:
             await trigger()
             app.drain()
 
-        if server == "h2":
-            from ._transport.h2server import serve_h2
+        if server == "builtin":
+            from ._transport.server import serve_builtin
 
-            await serve_h2(
+            await serve_builtin(
                 app.router, address, shutdown_trigger=drain_then_stop, task_status=task_status
             )
             return

@@ -64,13 +64,6 @@ _MAX_QUEUED_OUTPUT = 1 << 20
 # How long the writer may spend delivering the last bytes (a GOAWAY) of a closing connection.
 _CLOSE_FLUSH_TIMEOUT = 5.0
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_HTTP_11_BODY = b"this restate-trio endpoint speaks HTTP/2 (prior knowledge, h2c) only\n"
-_HTTP_11_ANSWER = (
-    b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n"
-    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_HTTP_11_BODY), _HTTP_11_BODY)
-)
-
 _CONFIG = h2.config.H2Configuration(
     client_side=False,
     header_encoding=None,  # header names and values stay bytes
@@ -145,19 +138,17 @@ class H2ServerConnection:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def run(self) -> None:
+    async def run(self, received: bytes) -> None:
         """Serve until the peer goes away or the connection is closed; never raises (except
-        ``trio.Cancelled``)."""
+        ``trio.Cancelled``). ``received``: what the listener read to tell HTTP/2 from HTTP/1.x
+        (server.py): the preface, or bytes h2 will answer with a GOAWAY."""
         try:
-            preface = await self._read_preface()
-            if preface is None:
-                return
             self._start()
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._write_loop)
                 try:
-                    self._receive(preface)
+                    self._receive(received)
                     await self._read_loop()
                 finally:
                     self._abort_all()
@@ -222,30 +213,6 @@ class H2ServerConnection:
             if not data:
                 return
             self._receive(data)
-
-    async def _read_preface(self) -> bytes | None:
-        """The first bytes, once they are certainly not HTTP/1.x (which is answered 505 and
-        closed: ``None``). Before the writer runs, so this task may send."""
-        data = b""
-        while len(data) < len(PREFACE) and PREFACE.startswith(data):
-            try:
-                chunk = await self._socket.receive_some(1 << 16)
-            except _GONE:
-                return None
-            if not chunk:
-                return None
-            data += chunk
-        if not data.startswith(PREFACE) and b" HTTP/1." in data.split(b"\r\n", 1)[0]:
-            self._log_peer_error(
-                "restate_trio: an HTTP/1.x request reached the h2 server, which speaks HTTP/2 "
-                "prior knowledge only (Endpoint.serve(server='h2')); answered 505 and closed "
-                "the connection. Serve with the default server for HTTP/1.1 (e.g. deployments "
-                "registered with --use-http1.1)"
-            )
-            with trio.move_on_after(_CLOSE_FLUSH_TIMEOUT), suppress(*_GONE):
-                await self._socket.send_all(_HTTP_11_ANSWER)
-            return None
-        return data  # anything else that is not a preface gets h2's GOAWAY
 
     def _receive(self, data: bytes | bytearray) -> None:
         try:

@@ -41,7 +41,7 @@ async def _serve_app(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve an ASGI app as :meth:`restate_trio.Endpoint.serve` serves its own: hypercorn's
+    """Serve an ASGI app as ``Endpoint.serve(server="hypercorn")`` serves its own: hypercorn's
     trio worker with the Restate-tuned configuration, h2c and HTTP/1.1 on one port."""
     # Imported here so that importing restate_trio.testing (and its CLI) stays light.
     from hypercorn.trio import serve  # pyright: ignore[reportUnknownVariableType]
@@ -52,14 +52,14 @@ async def _serve_app(
     await serve(cast("ASGIFramework", app), restate_config(address), task_status=task_status)
 
 
-def _server_from_environment() -> Literal["hypercorn", "h2"] | None:
+def _server_from_environment() -> Literal["builtin", "hypercorn"] | None:
     value = os.environ.get("RESTATE_TRIO_SERVER", "")
+    if value == "builtin":
+        return "builtin"
     if value == "hypercorn":
         return "hypercorn"
-    if value == "h2":
-        return "h2"
     if value:
-        raise HarnessError(f"RESTATE_TRIO_SERVER must be 'hypercorn' or 'h2', not {value!r}")
+        raise HarnessError(f"RESTATE_TRIO_SERVER must be 'builtin' or 'hypercorn', not {value!r}")
     return None
 
 
@@ -81,7 +81,7 @@ async def serve_endpoint(
     use_http_11: bool = False,
     address: str = f"{LOCALHOST}:0",
     register: bool = True,
-    http_server: Literal["hypercorn", "h2"] | None = None,
+    http_server: Literal["builtin", "hypercorn"] | None = None,
 ) -> AsyncGenerator[str]:
     """Serve ``endpoint`` on a free port and register it with ``server``.
 
@@ -90,8 +90,8 @@ async def serve_endpoint(
     * a :class:`restate_trio.Endpoint` (with whatever options it was built
       with), served by its own :meth:`~restate_trio.Endpoint.serve`;
     * any ASGI app, e.g. ``endpoint.app()`` wrapped in a middleware that
-      records requests; it is served the same way (hypercorn's trio worker,
-      configured for Restate);
+      records requests; it is served by hypercorn's trio worker, configured
+      for Restate (as ``Endpoint.serve(server="hypercorn")`` would);
     * any other :class:`ServableEndpoint`.
 
     Yields the deployment URI, ``http://127.0.0.1:PORT{path_prefix}``; the
@@ -103,11 +103,11 @@ async def serve_endpoint(
     wrapped in an exception group).
 
     ``http_server`` is passed to :meth:`restate_trio.Endpoint.serve` as its
-    ``server`` (``"hypercorn"`` or ``"h2"``) when ``endpoint`` is an
+    ``server`` (``"builtin"`` or ``"hypercorn"``) when ``endpoint`` is an
     :class:`~restate_trio.Endpoint`; by default it comes from the
-    ``RESTATE_TRIO_SERVER`` environment variable (except with
-    ``use_http_11``: the h2 server speaks HTTP/2 only), else ``serve``'s own
-    default. That lets a whole test suite run on either server.
+    ``RESTATE_TRIO_SERVER`` environment variable, else ``serve``'s own
+    default (``"builtin"``). That lets a whole test suite run on either
+    server, over HTTP/2 and HTTP/1.1 alike.
 
     Example (a complete script)::
 
@@ -159,9 +159,7 @@ async def serve_endpoint(
                 with trio.fail_after(server.request_timeout):
                     from ..endpoint import Endpoint as _Endpoint
 
-                    # The h2 server speaks no HTTP/1.1: the environment does not apply to
-                    # HTTP/1.1 registrations.
-                    choice = http_server or (None if use_http_11 else _server_from_environment())
+                    choice = http_server or _server_from_environment()
                     if choice is not None and isinstance(endpoint, _Endpoint):
                         serve = partial(endpoint.serve, server=choice)
                         started = await nursery.start(serve, address)

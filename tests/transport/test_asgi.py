@@ -2,8 +2,8 @@
 malformed protocol input, and HTTP/2 stream behaviour.
 
 The endpoint is served in-process by ``Endpoint.serve``, with each of its servers (the
-``transport`` fixture, conftest.py: hypercorn's trio worker and the h2 server); requests come
-from a hand-rolled HTTP/2 client (``rawh2``) or from httpx over HTTP/1.1 (hypercorn only).
+``transport`` fixture, conftest.py: the builtin server and hypercorn's trio worker); requests
+come from a hand-rolled HTTP/2 client (``rawh2``) or from httpx over HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ _PROMPT = 1.0
 
 # Whether a server ends a response as soon as it is complete, while the request is still open.
 # hypercorn cannot: late DATA on a stream whose response ended crashes it (#329), so the ASGI
-# app waits for the request to end first. The h2 server ends at once and drops late DATA.
-ENDS_BEFORE_THE_REQUEST = {"hypercorn": False, "h2": True}
+# app waits for the request to end first. The builtin server ends at once and drops late DATA.
+ENDS_BEFORE_THE_REQUEST = {"builtin": True, "hypercorn": False}
 
 MANIFEST_ACCEPT = ", ".join(
     f"application/vnd.restate.endpointmanifest.v{v}+json" for v in (1, 2, 3, 4)
@@ -81,7 +81,7 @@ class CountingGreeter:
 
 
 @asynccontextmanager
-async def serving(endpoint: restate.Endpoint, transport: str = "hypercorn") -> AsyncIterator[str]:
+async def serving(endpoint: restate.Endpoint, transport: str = "builtin") -> AsyncIterator[str]:
     """Serve ``endpoint`` with ``Endpoint.serve(server=transport)`` on a free port."""
     async with trio.open_nursery() as nursery:
         with trio.fail_after(_DEADLINE):
@@ -165,7 +165,7 @@ async def test_valid_bidi_invocation(transport: str) -> None:
         ("/invoke/Greeter/greet", "", 415),
     ],
 )
-async def test_rejected_requests_h2(
+async def test_rejected_requests_http_2(
     path: str, content_type: str, status: int, transport: str
 ) -> None:
     endpoint, _ = default_endpoint()
@@ -190,12 +190,12 @@ async def test_rejected_requests_h2(
         ("/invoke/Greeter/greet", "application/vnd.restate.invocation.v4", 415),
     ],
 )
-async def test_rejected_requests_http_11_hypercorn(
-    path: str, content_type: str, status: int
+async def test_rejected_requests_http_11(
+    path: str, content_type: str, status: int, transport: str
 ) -> None:
     endpoint, _ = default_endpoint()
     async with (
-        serving(endpoint, "hypercorn") as url,
+        serving(endpoint, transport) as url,
         httpx.AsyncClient(base_url=url, trust_env=False) as http,
     ):
         with trio.fail_after(_DEADLINE):
@@ -206,9 +206,9 @@ async def test_rejected_requests_http_11_hypercorn(
     assert response.status_code == status, response.text
 
 
-async def test_health_http_11_hypercorn() -> None:
+async def test_health_http_11(transport: str) -> None:
     endpoint, _ = default_endpoint()
-    async with serving(endpoint, "hypercorn") as url:
+    async with serving(endpoint, transport) as url:
         async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
             with trio.fail_after(_DEADLINE):
                 response = await http.get("/health")
@@ -257,9 +257,9 @@ async def test_discover_content_negotiation(transport: str) -> None:
     assert {s["name"] for s in manifest["services"]} == {"Greeter", "Blocker"}
 
 
-async def test_discover_content_negotiation_http_11_hypercorn() -> None:
+async def test_discover_content_negotiation_http_11(transport: str) -> None:
     endpoint, _ = default_endpoint()
-    async with serving(endpoint, "hypercorn") as url:
+    async with serving(endpoint, transport) as url:
         async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
             with trio.fail_after(_DEADLINE):
                 response = await http.get("/discover", headers={"accept": MANIFEST_ACCEPT})

@@ -1,7 +1,8 @@
-"""What the h2 server (``Endpoint.serve(server="h2")``) does differently from hypercorn, and
-its own limits: it ends responses at once and drops late DATA, refuses HTTP/1.x, closes only
-the connection that misbehaves, bounds what it accepts for a stream nobody reads, and shuts
-down gracefully (REFUSED_STREAM for new streams, GOAWAY once the in-flight ones are done).
+"""What the builtin server (``Endpoint.serve()``, ``server="builtin"``) does over HTTP/2
+differently from hypercorn, and its own limits: it ends responses at once and drops late DATA,
+closes only the connection that misbehaves, bounds what it accepts for a stream nobody reads,
+and shuts down gracefully (REFUSED_STREAM for new streams, GOAWAY once the in-flight ones are
+done). Its HTTP/1.1 side is tested in test_http11.py.
 
 The behaviour both servers share is tested over both in test_asgi.py and
 test_stream_limits.py.
@@ -34,7 +35,7 @@ from restate_trio._protocol.framing import encode_frame
 
 async def test_the_response_ends_with_the_terminal_frame_and_late_data_is_dropped() -> None:
     endpoint, _ = default_endpoint()
-    async with serving(endpoint, "h2") as url, connect(url) as client:
+    async with serving(endpoint, "builtin") as url, connect(url) as client:
         with trio.fail_after(_DEADLINE):
             state = await client.request(
                 "/invoke/Greeter/greet",
@@ -57,7 +58,7 @@ async def test_the_response_ends_with_the_terminal_frame_and_late_data_is_droppe
 
 async def test_an_error_response_ends_at_once_and_the_body_is_dropped() -> None:
     endpoint, _ = default_endpoint()
-    async with serving(endpoint, "h2") as url, connect(url) as client:
+    async with serving(endpoint, "builtin") as url, connect(url) as client:
         with trio.fail_after(_DEADLINE):
             state = await client.request(
                 "/nope", headers=invocation_headers(), body=b"x", end=False
@@ -75,7 +76,7 @@ async def test_a_body_nobody_reads_is_bounded() -> None:
     # Beyond max_message_size plus a frame of bytes nobody reads, the stream is reset
     # (ENHANCE_YOUR_CALM); the connection keeps serving.
     endpoint, _ = default_endpoint(max_message_size=1024)
-    async with serving(endpoint, "h2") as url, connect(url) as client:
+    async with serving(endpoint, "builtin") as url, connect(url) as client:
         with trio.fail_after(_DEADLINE):
             state = await client.request("/nope", headers=invocation_headers(), end=False)
             await client.response(state)
@@ -91,7 +92,7 @@ async def test_a_body_nobody_reads_is_bounded() -> None:
         assert not client.terminated.is_set()
 
 
-@pytest.mark.parametrize("transport", ["hypercorn", "h2"])
+@pytest.mark.parametrize("transport", ["builtin", "hypercorn"])
 async def test_a_large_message_flows_through_the_windows(transport: str) -> None:
     # 20 MiB on one stream: more than our stream window (1 MiB) and connection window
     # (16 MiB), so it only arrives if credit is returned as it is consumed; meanwhile other
@@ -116,26 +117,6 @@ async def test_a_large_message_flows_through_the_windows(transport: str) -> None
             assert [e.code for e in error_frames(state)] == [571]
 
 
-async def test_an_http_11_request_is_answered_505_and_closed(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    endpoint, _ = default_endpoint()
-    async with serving(endpoint, "h2") as url:
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        with trio.fail_after(_DEADLINE):
-            stream = await trio.open_tcp_stream(host, int(port))
-            async with stream:
-                await stream.send_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
-                answer = b""
-                while chunk := await stream.receive_some(65536):
-                    answer += chunk
-            assert answer.startswith(b"HTTP/1.1 505 ")
-            assert b"HTTP/2" in answer
-            async with connect(url) as client:
-                assert_greeted(await greet(client))
-    assert any("HTTP/1.x request reached the h2 server" in r.getMessage() for r in caplog.records)
-
-
 @pytest.mark.parametrize(
     "garbage",
     [
@@ -147,7 +128,7 @@ async def test_an_http_11_request_is_answered_505_and_closed(
 )
 async def test_garbage_gets_a_goaway_and_only_that_connection_closes(garbage: bytes) -> None:
     endpoint, blocker = default_endpoint()
-    async with serving(endpoint, "h2") as url, connect(url) as bystander:
+    async with serving(endpoint, "builtin") as url, connect(url) as bystander:
         host, port = url.removeprefix("http://").rsplit(":", 1)
         with trio.fail_after(_DEADLINE):
             running = await bystander.request(
@@ -194,7 +175,7 @@ async def test_graceful_shutdown_refuses_new_streams_suspends_and_closes() -> No
     with trio.fail_after(4):
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(
-                partial(endpoint.serve, "127.0.0.1:0", server="h2", shutdown_trigger=stop.wait)
+                partial(endpoint.serve, "127.0.0.1:0", server="builtin", shutdown_trigger=stop.wait)
             )
             async with connect(urls[0]) as client:
                 state = await client.request(

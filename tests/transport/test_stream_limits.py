@@ -3,7 +3,7 @@
 hypercorn keeps every open stream in a priority tree capped at 1,000 entries; past that an
 exception escapes into its server nursery and ends ``serve()`` for everyone. The endpoint
 therefore advertises (and h2 enforces) a stream limit far below it: Restate itself never uses
-more than 128 streams per connection and opens further connections instead. The h2 server
+more than 128 streams per connection and opens further connections instead. The builtin server
 advertises the same limit; both are tested (the ``transport`` fixture).
 """
 
