@@ -22,9 +22,11 @@ call ``curl localhost:8080/Greeter/greet --json '"Ada"'``.
 
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import trio
@@ -190,6 +192,78 @@ class Endpoint:
             shutdown_trigger=drain_then_stop,
             task_status=task_status,
         )
+
+    def run(
+        self,
+        address: str = "0.0.0.0:9080",
+        *,
+        workers: int = 1,
+        server: Literal["builtin", "hypercorn"] = "builtin",
+        config: Config | None = None,
+        on_ready: Callable[[list[str]], object] | None = None,
+    ) -> None:
+        """Serve the endpoint from a plain (non-async) program, in one process or several.
+
+        ``on_ready`` is called with the bound URLs once the endpoint serves, e.g.
+        ``["http://0.0.0.0:9080"]``. ``server`` and ``config`` are those of :meth:`serve`
+        (with several workers, each binds its own socket in place of ``config.bind``).
+
+        With ``workers=1`` this is ``trio.run(endpoint.serve, address)``. With more, this
+        process becomes a supervisor (it never runs trio) of that many forked worker processes,
+        each listening on the same port with ``SO_REUSEPORT`` (the kernel spreads connections
+        over them; port 0 picks one port for all). A worker that dies is restarted (waiting
+        0.1 s, doubling to 10 s while it keeps crashing); a worker that fails before it first
+        serves stops them all with an error. SIGTERM or SIGINT stops the workers gracefully
+        (as :meth:`serve`; a second one kills them) and returns; it raises RuntimeError if a
+        worker failed to start or to stop cleanly. Workers exit when the supervisor does, even
+        if it is SIGKILLed, so none is left holding the port. Needs ``os.fork`` and
+        ``SO_REUSEPORT`` (Linux, macOS): elsewhere ``workers > 1`` raises RuntimeError. Call
+        it from the main thread, before starting threads, and not under ``trio.run``: a
+        process running trio must not fork.
+        """
+        if workers == 1:
+            trio.run(_serve_then_report, self, address, server, config, on_ready)
+            return
+        from ._workers import supervise
+
+        async def serve_on(
+            address: str,
+            *,
+            shutdown_trigger: Callable[[], Awaitable[None]],
+            task_status: trio.TaskStatus[list[str]],
+        ) -> None:
+            # A worker serves on its own SO_REUSEPORT socket, given as ``fd://N``.
+            await self.serve(
+                address,
+                server=server,
+                config=_bound_to(config, address),
+                shutdown_trigger=shutdown_trigger,
+                task_status=task_status,
+            )
+
+        supervise(address, workers, serve_on, on_ready=on_ready)
+
+
+async def _serve_then_report(
+    endpoint: Endpoint,
+    address: str,
+    server: Literal["builtin", "hypercorn"],
+    config: Config | None,
+    on_ready: Callable[[list[str]], object] | None,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        urls = await nursery.start(partial(endpoint.serve, address, server=server, config=config))
+        if on_ready is not None:
+            on_ready(urls)
+
+
+def _bound_to(config: Config | None, address: str) -> Config | None:
+    """A copy of the user's hypercorn config that binds ``address`` instead of its own."""
+    if config is None:
+        return None
+    config = copy.copy(config)
+    config.bind = [address]
+    return config
 
 
 async def _termination_requested() -> None:

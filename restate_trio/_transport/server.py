@@ -107,10 +107,14 @@ async def serve_builtin(
     graceful_timeout: float = GRACEFUL_TIMEOUT,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``router`` on ``address`` (``host:port``) until cancelled, or until
-    ``shutdown_trigger`` returns and the connections drained."""
-    host, port = _split(address)
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    """Serve ``router`` on ``address`` (``host:port``, or ``fd://N`` for a listening socket
+    the caller made, as hypercorn's bind does) until cancelled, or until ``shutdown_trigger``
+    returns and the connections drained."""
+    if address.startswith("fd://"):  # a listening socket made for us (e.g. SO_REUSEPORT)
+        listeners = [trio.SocketListener(trio.socket.socket(fileno=int(address[5:])))]
+    else:
+        host, port = _split(address)
+        listeners = await trio.open_tcp_listeners(port, host=host)
     connections: set[H2ServerConnection | H11Connection] = set()
     # Connections that have not said which protocol they speak yet: idle, closed on shutdown.
     undecided: set[trio.CancelScope] = set()
