@@ -34,6 +34,7 @@ import trio
 from ._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from ._protocol.identity import IdentityVerifier
 from ._service.definitions import ServiceDefinition
+from ._transport.router import DEFAULT_MAX_INVOCATIONS
 from .codecs import DEFAULT_CODEC, PayloadCodec
 
 if TYPE_CHECKING:
@@ -69,6 +70,14 @@ class Endpoint:
     :param max_protocol_version: the newest service protocol version to announce (5, 6 or 7);
         Restate picks the newest both sides support. Lower it to pin a version, e.g. while
         rolling out an upgrade.
+    :param max_invocations: the most invocations this process runs at once (10,000 by
+        default: at ~15-25 KiB per waiting invocation, a few hundred MiB). Beyond it a new
+        invocation is refused before it starts and Restate retries it later: on HTTP/2 the
+        stream is refused (REFUSED_STREAM; over hypercorn, 503 with ``Retry-After``).
+    :param max_buffered_input: the most request bytes held across all streams before they
+        form whole messages (partial messages, serde bodies), by default four times
+        ``max_message_size`` and at least 64 MiB. The stream that would exceed it is dropped
+        (HTTP/2 reset; over hypercorn, its invocation fails and Restate retries it).
     """
 
     def __init__(
@@ -79,7 +88,15 @@ class Endpoint:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_protocol_version: Literal[5, 6, 7] = 7,
         codec: PayloadCodec | None = None,
+        max_invocations: int = DEFAULT_MAX_INVOCATIONS,
+        max_buffered_input: int | None = None,
     ) -> None:
+        if max_invocations < 1:
+            raise ValueError("max_invocations must be at least 1")
+        if max_buffered_input is not None and max_buffered_input < max_message_size:
+            raise ValueError("max_buffered_input must be at least max_message_size")
+        self._max_invocations = max_invocations
+        self._max_buffered_input = max_buffered_input
         self._codec: PayloadCodec = codec or DEFAULT_CODEC
         if max_protocol_version not in (5, 6, 7):
             raise ValueError("max_protocol_version must be 5, 6 or 7")
@@ -128,6 +145,8 @@ class Endpoint:
                 protocol_mode=self._protocol_mode,
                 max_message_size=self._max_message_size,
                 max_protocol_version=self._max_protocol_version,
+                max_invocations=self._max_invocations,
+                max_buffered_input=self._max_buffered_input,
             )
             self._app = RestateApp(router)
         return self._app

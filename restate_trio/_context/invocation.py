@@ -118,6 +118,12 @@ class Attempt:
         if self.machine.stop_waiting_for_input():
             self.wake()
 
+    def reject_input(self, message: str) -> None:
+        """The transport stops taking this attempt's input (a limit was exceeded): fail the
+        attempt with ``message`` (Restate retries it). Logs nothing: peers can cause it."""
+        self._drive(self.machine.notify_error, 500, message)
+        self.wake()
+
     def abort(self) -> None:
         """The transport lost the connection: stop the handler, write nothing more."""
         machine = self.machine

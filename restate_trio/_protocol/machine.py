@@ -176,6 +176,12 @@ class StateMachine:
     def replaying(self) -> bool:
         return self.phase is Phase.REPLAYING
 
+    @property
+    def buffered_input(self) -> int:
+        """Input bytes held that do not form a whole message yet (at most one message plus
+        the last chunk fed), for the transport's cross-stream budget."""
+        return self._decoder.pending
+
     def feed(self, data: bytes) -> None:
         """Consume request body bytes. Bad input closes the attempt with an ErrorMessage."""
         if self.phase is Phase.CLOSED:

@@ -9,6 +9,13 @@ Two hypercorn behaviours shape this module (see ecosystem notes, hypercorn #329)
   open, a late DATA frame crashes hypercorn's trio server. So a response is only ended after the
   request body ended (or the client disconnected), error responses drain first, and the app
   never raises.
+
+The router's limits apply here as on the h2 server, within what ASGI can say: beyond
+``max_invocations`` an invocation is answered 503 with ``Retry-After`` (Restate treats it as
+rate limiting and retries after that delay); an invocation whose partial input would take the
+process over ``max_buffered_input`` is failed with an ErrorMessage (Restate retries it). ASGI
+cannot reset a stream, so a stream whose invocation is over but whose peer keeps its half open
+stays until the peer ends it or the connection closes; it no longer counts as in flight.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import cast
 import trio
 
 from .._context.invocation import Attempt
-from .router import SERVER_HEADER, Invocation, Reply, Router
+from .router import SERVER_HEADER, Invocation, Refused, Reply, Router
 
 logger = logging.getLogger("restate_trio")
 
@@ -61,31 +68,42 @@ class RestateApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
         http_11 = scope.get("http_version") in ("1.0", "1.1")
-        route = self.router.dispatch(path, _headers(scope), http_11=http_11)
+        router = self.router
+        route = router.dispatch(path, _headers(scope), http_11=http_11)
         if isinstance(route, Reply):
             await _respond(receive, send, route)
         elif isinstance(route, Invocation):
             await self._invoke(route, receive, send)
+        elif isinstance(route, Refused):
+            retry_after = (b"retry-after", str(route.retry_after).encode())
+            await _respond(receive, send, _OVERLOADED, retry_after)
         else:
-            body = await _read_body(receive, self.router.max_message_size)
-            await _respond(None, send, self.router.convert(route, body))
+            body = await _read_body(receive, router)
+            reply = body if isinstance(body, Reply) else router.convert(route, body)
+            await _respond(None, send, reply)
 
     async def _invoke(self, invocation: Invocation, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", invocation.content_type.encode()), SERVER_HEADER],
-            }
-        )
         attempt = invocation.attempt
         router = self.router
-        router.started(attempt)
-        try:
+        try:  # dispatch counted the attempt: whatever happens, it is finished() below
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", invocation.content_type.encode()),
+                        SERVER_HEADER,
+                    ],
+                }
+            )
+            router.started(attempt)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, receive, attempt, nursery.cancel_scope)
                 nursery.start_soon(_write, send, attempt)
                 await attempt.run()
+                # Over: it stops counting as in flight, even if the peer keeps the request
+                # open (which keeps this task, see the module docstring).
+                router.finished(attempt)
             # Both halves are done: the request body ended (the runtime closes its half once
             # it has read our terminal frame; ending ours first would expose hypercorn #329),
             # and the attempt's output is written. A cancelled nursery means the runtime went
@@ -97,22 +115,42 @@ class RestateApp:
 
     async def _pump(self, receive: Receive, attempt: Attempt, stream: trio.CancelScope) -> None:
         """Drain the request body into the attempt until it ends or the client goes away."""
-        while True:
-            message = await receive()
-            kind = message.get("type")
-            if kind == "http.request":
-                body = message.get("body", b"")
-                if body:
-                    attempt.feed(bytes(body))  # type: ignore[call-overload]
-                    if self.router.draining:
-                        attempt.suspend_when_idle()
-                if not message.get("more_body", False):
-                    attempt.feed_eof()
+        router = self.router
+        machine = attempt.machine
+        held = 0  # input the attempt holds (a partial message), charged to the router
+        try:
+            while True:
+                message = await receive()
+                kind = message.get("type")
+                if kind == "http.request":
+                    body = message.get("body", b"")
+                    if body:
+                        attempt.feed(bytes(body))  # type: ignore[call-overload]
+                        now = machine.buffered_input
+                        if now != held:
+                            ok = router.buffer_input(now - held)
+                            held = now
+                            if not ok:
+                                router.log_over_budget("invocation failed")
+                                attempt.reject_input(_OVER_BUDGET)
+                        if router.draining:
+                            attempt.suspend_when_idle()
+                    if not message.get("more_body", False):
+                        attempt.feed_eof()
+                        return
+                elif kind == "http.disconnect":
+                    attempt.abort()
+                    stream.cancel()
                     return
-            elif kind == "http.disconnect":
-                attempt.abort()
-                stream.cancel()
-                return
+        finally:
+            router.buffer_input(-held)
+
+
+_OVERLOADED = Reply(503, b"restate_trio: too busy, retry later")
+_OVER_BUDGET = (
+    "restate_trio: the input buffered across this endpoint's streams would exceed "
+    "max_buffered_input; this attempt was failed to stay within it"
+)
 
 
 async def _write(send: Send, attempt: Attempt) -> None:
@@ -121,24 +159,37 @@ async def _write(send: Send, attempt: Attempt) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body (``None`` if it exceeds ``limit``; the rest is drained)."""
+async def _read_body(receive: Receive, router: Router) -> bytes | Reply | None:
+    """The whole request body: ``None`` if it exceeds ``max_message_size``, a 503 if the
+    router's input budget ran out (the rest is drained in both cases). Its bytes count against
+    the budget while they are read."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message.get("type") == "http.disconnect":
-            break
-        chunk = bytes(cast("bytes", message.get("body", b"")))
-        size += len(chunk)
-        if size > limit:
-            if message.get("more_body", False):
+    charged = 0
+    try:
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                break
+            chunk = bytes(cast("bytes", message.get("body", b"")))
+            size += len(chunk)
+            more = message.get("more_body", False)
+            outcome: Reply | None = None
+            if size <= router.max_message_size:
+                charged += len(chunk)
+                if router.buffer_input(len(chunk)):
+                    chunks.append(chunk)
+                    if not more:
+                        break
+                    continue
+                router.log_over_budget("serde request answered 503")
+                outcome = _OVERLOADED
+            if more:
                 await _drain(receive)
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return outcome
+        return b"".join(chunks)
+    finally:
+        router.buffer_input(-charged)
 
 
 async def _drain(receive: Receive) -> None:
@@ -148,9 +199,11 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-async def _respond(receive: Receive | None, send: Send, reply: Reply) -> None:
-    """Send a whole response; ``receive`` is drained first, unless the body was read already
-    (``None``)."""
+async def _respond(
+    receive: Receive | None, send: Send, reply: Reply, *extra: tuple[bytes, bytes]
+) -> None:
+    """Send a whole response (with ``extra`` headers); ``receive`` is drained first, unless
+    the body was read already (``None``)."""
     # Answer at once (in bidi mode the runtime keeps its half open until it hears from us), but
     # only end the response after the request body ended (hypercorn #329, module docstring).
     body = reply.body
@@ -162,6 +215,7 @@ async def _respond(receive: Receive | None, send: Send, reply: Reply) -> None:
                 (b"content-type", reply.content_type.encode()),
                 (b"content-length", str(len(body)).encode()),
                 SERVER_HEADER,
+                *extra,
             ],
         }
     )

@@ -25,6 +25,19 @@ Why it is built this way:
   and dropped; Restate closes its half once it has read our terminal message.
 * A protocol error, an exception, or a peer that goes away ends this connection only: every
   attempt on it is aborted, a GOAWAY is written if h2 queued one, and the socket is closed.
+
+Limits (besides MAX_CONCURRENT_STREAMS, which h2 enforces with a GOAWAY):
+
+* Beyond the router's ``max_invocations`` a new invocation stream is answered REFUSED_STREAM
+  (nothing is built for it; Restate retries the attempt).
+* Input held for a stream (a partial protocol message, a serde body) counts against the
+  router's process-wide ``max_buffered_input``; the stream that would exceed it is reset with
+  ENHANCE_YOUR_CALM. What one stream may hold is bounded by ``max_message_size`` already.
+* h2 itself buffers a whole frame before it checks the frame's size (up to 16 MiB for a
+  declared length it will reject); a partial frame larger than the frame size we accept ends
+  the connection with FRAME_SIZE_ERROR at once (``_check_h2_backlog``).
+* A stream whose response is complete while the peer keeps its half open is reset after a
+  grace period (``_reap_lingering``): it would hold one of the connection's streams forever.
 """
 
 from __future__ import annotations
@@ -44,7 +57,7 @@ import trio
 
 from .._context.invocation import Attempt
 from .logs import RateLimitedWarning
-from .router import SERVER_HEADER, Invocation, Reply, Router, Serde, request_path
+from .router import SERVER_HEADER, Invocation, Refused, Reply, Router, Serde, request_path
 from .serve import MAX_CONCURRENT_STREAMS
 
 __all__ = ["H2ServerConnection"]
@@ -63,6 +76,11 @@ MAX_HEADER_LIST_SIZE = 64 << 10
 _MAX_QUEUED_OUTPUT = 1 << 20
 # How long the writer may spend delivering the last bytes (a GOAWAY) of a closing connection.
 _CLOSE_FLUSH_TIMEOUT = 5.0
+# A stream whose response is complete and whose peer keeps its half open is reset after one to
+# two sweeps of this many seconds. Restate closes its half as soon as it has read our terminal
+# message (well under a second); a peer that does not would hold one of the connection's
+# MAX_CONCURRENT_STREAMS forever. Read at every sweep (tests shorten it).
+LINGER_SWEEP = 5.0
 
 _CONFIG = h2.config.H2Configuration(
     client_side=False,
@@ -87,9 +105,11 @@ class _Stream:
         "attempt",
         "body",
         "body_size",
+        "buffered",
         "discarded",
         "finished",
         "id",
+        "lingering",
         "local_closed",
         "out",
         "queued",
@@ -113,6 +133,8 @@ class _Stream:
         self.reset = False
         self.unacked = 0  # stream credit consumed, not returned yet
         self.discarded = 0  # bytes dropped since nobody reads them any more
+        self.buffered = 0  # input held (partial message, serde body), charged to the router
+        self.lingering = False  # seen complete-but-open by the last sweep (_reap_lingering)
 
 
 class H2ServerConnection:
@@ -132,6 +154,7 @@ class H2ServerConnection:
         self._refusing = False
         self._closing = False
         self._nursery: trio.Nursery | None = None
+        self._reaper: trio.CancelScope | None = None  # while _reap_lingering runs
         # The bytes past which a stream whose body nobody reads is reset: as much as one
         # message may be, plus a frame.
         self._discard_limit = router.max_message_size + 16_384
@@ -183,8 +206,11 @@ class H2ServerConnection:
     def _abort_all(self) -> None:
         streams, self._streams = self._streams, {}
         self._sending.clear()
+        if self._reaper is not None:
+            self._reaper.cancel()
         for stream in streams.values():
             stream.reset = True
+            self._release(stream)
             if stream.attempt is not None:
                 stream.attempt.abort()
 
@@ -226,7 +252,24 @@ class H2ServerConnection:
             if self._closing:
                 break  # a GOAWAY is out: h2 accepts nothing more
             self._on_event(event)
+        self._check_h2_backlog()
         self._wake()
+
+    def _check_h2_backlog(self) -> None:
+        """h2 keeps the bytes of an incomplete frame and only checks the frame's size once
+        all of it has arrived: a peer that declares 16 MiB makes it buffer 16 MiB first. After
+        ``receive_data`` at most one partial frame is left, so more than a maximal frame means
+        a frame we will refuse anyway: refuse it now. One length check per received chunk."""
+        conn = self._conn
+        # h2 has no public accessor for its frame buffer; should that change, the backlog
+        # reads as 0 and tests/transport/test_h2_limits.py fails.
+        pending = getattr(conn.incoming_buffer, "_data", b"")
+        if len(pending) > conn.max_inbound_frame_size + 9 and not self._closing:
+            self._log_peer_error(
+                "restate_trio: a peer sent a frame larger than %d bytes, closing",
+                conn.max_inbound_frame_size,
+            )
+            self._close(_CODES.FRAME_SIZE_ERROR)
 
     def _on_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.DataReceived):
@@ -262,8 +305,15 @@ class H2ServerConnection:
                     path = request_path(value.decode("latin-1"))
             else:
                 headers[name.decode("latin-1")] = value.decode("latin-1")
-        stream = self._streams[stream_id] = _Stream(stream_id)
         route = self._router.dispatch(path, headers, http_11=False)
+        if isinstance(route, Refused):
+            # Too many invocations in flight: nothing was built for it, and Restate retries a
+            # refused stream (a whole attempt, with its backoff).
+            conn.reset_stream(stream_id, _CODES.REFUSED_STREAM)
+            return
+        stream = self._streams[stream_id] = _Stream(stream_id)
+        if self._reaper is None:
+            self._start_reaper()
         if isinstance(route, Invocation):
             conn.send_headers(
                 stream_id,
@@ -303,6 +353,10 @@ class H2ServerConnection:
         attempt = stream.attempt
         if attempt is not None:
             attempt.feed(data)
+            # Usually 0 before and after: Restate sends each message in one DATA frame.
+            held = attempt.machine.buffered_input
+            if held != stream.buffered and not self._hold(stream, held):
+                return
             if self._router.draining:
                 attempt.suspend_when_idle()
         elif stream.serde is not None:
@@ -310,6 +364,9 @@ class H2ServerConnection:
             stream.body_size += len(data)
             if stream.body_size > self._router.max_message_size:
                 self._reply(stream, self._router.convert(stream.serde, None))
+                self._hold(stream, 0)
+            else:
+                self._hold(stream, stream.body_size)
         else:
             # Nobody reads this any more (answered already, or the invocation is over). The
             # runtime's late acks are fine; a peer that keeps streaming is reset.
@@ -331,8 +388,58 @@ class H2ServerConnection:
             stream.attempt.feed_eof()
         elif stream.serde is not None:
             self._reply(stream, self._router.convert(stream.serde, b"".join(stream.body)))
+            self._hold(stream, 0)
         if stream.local_closed:
             self._done(stream)
+
+    def _hold(self, stream: _Stream, held: int) -> bool:
+        """``stream`` now holds ``held`` input bytes; False (and the stream is reset) if that
+        takes the process over the router's ``max_buffered_input``."""
+        delta = held - stream.buffered
+        stream.buffered = held
+        if self._router.buffer_input(delta):
+            return True
+        self._router.log_over_budget(f"stream {stream.id} reset (ENHANCE_YOUR_CALM)")
+        with suppress(h2.exceptions.StreamClosedError):
+            self._conn.reset_stream(stream.id, _CODES.ENHANCE_YOUR_CALM)
+        del self._streams[stream.id]
+        self._forget(stream)  # aborts the attempt and gives the bytes back
+        return False
+
+    def _release(self, stream: _Stream) -> None:
+        """Give the input ``stream`` holds back to the router's budget."""
+        if stream.buffered:
+            self._router.buffer_input(-stream.buffered)
+            stream.buffered = 0
+
+    def _start_reaper(self) -> None:
+        assert self._nursery is not None
+        self._reaper = trio.CancelScope()
+        self._nursery.start_soon(self._reap_lingering, self._reaper)
+
+    async def _reap_lingering(self, scope: trio.CancelScope) -> None:
+        """While the connection has streams: reset the ones whose response is complete but
+        whose peer still keeps its half open, once they were seen so by two sweeps in a row.
+        RST_STREAM(NO_ERROR) is how HTTP/2 tells a client that a complete response needs no
+        more of its request (RFC 9113 §8.1); a response stuck behind a window the peer never
+        opens is CANCELled. One task per connection, only while it has streams."""
+        with scope:
+            while self._streams:
+                await trio.sleep(LINGER_SWEEP)
+                for stream in list(self._streams.values()):
+                    if not stream.finished or stream.remote_closed:
+                        continue
+                    if not stream.lingering:
+                        stream.lingering = True
+                        continue
+                    code = _CODES.NO_ERROR if stream.local_closed else _CODES.CANCEL
+                    with suppress(h2.exceptions.StreamClosedError):
+                        self._conn.reset_stream(stream.id, code)
+                    del self._streams[stream.id]
+                    self._forget(stream)
+                self._wake()
+        if self._reaper is scope:
+            self._reaper = None
 
     # ------------------------------------------------------------------ streams
 
@@ -368,6 +475,7 @@ class H2ServerConnection:
 
     def _forget(self, stream: _Stream) -> None:
         stream.reset = True
+        self._release(stream)
         self._sending.pop(stream.id, None)
         if stream.attempt is not None:
             stream.attempt.abort()  # the peer reset a running invocation

@@ -6,6 +6,14 @@ HTTP framing: the route, the request identity, the discovery manifest, content-t
 protocol-version negotiation, serde conversion, and the :class:`Attempt` that runs an
 invocation. The servers only differ in how they move bytes (and in when they may end a
 response).
+
+The process-wide limits live here too, so that both servers enforce the same ones:
+
+* at most ``max_invocations`` invocations in flight: beyond it a new one is refused before
+  anything is built for it (:class:`Refused`; the server answers REFUSED_STREAM or 503);
+* at most ``max_buffered_input`` bytes of request input held across all streams, i.e. partial
+  protocol messages and serde bodies (:meth:`Router.buffer_input`; the server drops the stream
+  that went over it).
 """
 
 from __future__ import annotations
@@ -38,12 +46,38 @@ from .._version import __version__
 from ..codecs import CodecError, JsonCodec, PayloadCodec
 from .logs import RateLimitedWarning
 
-__all__ = ["SERVER_HEADER", "Invocation", "Reply", "Router", "Serde", "request_path"]
+__all__ = [
+    "DEFAULT_MAX_INVOCATIONS",
+    "SERVER_HEADER",
+    "Invocation",
+    "Refused",
+    "Reply",
+    "Router",
+    "Serde",
+    "default_max_buffered_input",
+    "request_path",
+]
 
 logger = logging.getLogger("restate_trio")
 
 _JSON = JsonCodec()
 SERVER_HEADER = (b"x-restate-server", f"restate-trio/{__version__}".encode())
+
+# Restate puts at most 128 streams on a connection and opens more connections beyond that, so
+# the process-wide cap is what bounds an endpoint's memory: a parked invocation costs ~15-25 KiB
+# (its task, context and machine), so 10,000 of them are ~150-250 MiB, which a process can
+# hold, and ~80 full connections of concurrent work, which one process cannot use for CPU-bound
+# handlers anyway. Refusing is cheap and Restate retries, so the cap only delays work.
+DEFAULT_MAX_INVOCATIONS = 10_000
+# Seconds a 503 asks Restate to wait before retrying a refused invocation (ASGI path).
+RETRY_AFTER = 1
+
+
+def default_max_buffered_input(max_message_size: int) -> int:
+    """Input bytes held across streams by default: room for a few maximal messages at once
+    (at least 64 MiB). Restate sends messages whole and fast, so partial messages are
+    transient; only a peer that trickles huge ones, or opens many, reaches this."""
+    return max(64 << 20, 4 * max_message_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +98,14 @@ class Invocation:
 
 
 @dataclass(frozen=True, slots=True)
+class Refused:
+    """Too many invocations in flight: refuse this one without starting it (Restate retries
+    it): REFUSED_STREAM on HTTP/2 where the server can, else 503 with ``Retry-After``."""
+
+    retry_after: int = RETRY_AFTER
+
+
+@dataclass(frozen=True, slots=True)
 class Serde:
     """A serde preview request: the server reads the whole body, then calls
     :meth:`Router.convert`."""
@@ -81,6 +123,9 @@ def request_path(raw: str) -> str:
     return unquote(path) if "%" in path else path
 
 
+_REFUSED = Refused()
+
+
 class Router:
     """The transport-neutral part of an endpoint: one per endpoint, shared by its servers."""
 
@@ -92,16 +137,33 @@ class Router:
         protocol_mode: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_protocol_version: int = MAX_PROTOCOL_VERSION,
+        max_invocations: int = DEFAULT_MAX_INVOCATIONS,
+        max_buffered_input: int | None = None,
     ) -> None:
+        if max_invocations < 1:
+            raise ValueError("max_invocations must be at least 1")
+        if max_buffered_input is None:
+            max_buffered_input = default_max_buffered_input(max_message_size)
+        if max_buffered_input < max_message_size:
+            # One maximal message must always fit, or it could never be received.
+            raise ValueError("max_buffered_input must be at least max_message_size")
         self._max_version = max_protocol_version
         self._services = dict(services)
         self._identity = identity
         self._protocol_mode = protocol_mode
         self.max_message_size = max_message_size
         self._manifest_cache: dict[tuple[int, str], bytes] = {}
+        # The invocations in flight: from dispatch (which counts them against the limit)
+        # until the server calls finished().
         self._attempts: set[Attempt] = set()
-        # Unauthenticated peers can cause these at will: rate-limited (see logs.py).
+        self.max_invocations = max_invocations
+        self.max_buffered_input = max_buffered_input
+        #: Input bytes the servers hold across all streams (see buffer_input).
+        self.buffered_input = 0
+        # Unauthenticated peers can cause these at will: rate-limited (see logs.py). Separate
+        # instances, so that an overload does not hide identity rejections, nor the reverse.
         self.log_rejection = RateLimitedWarning(logger)
+        self.log_overload = RateLimitedWarning(logger)
         self.draining = False
 
     # ------------------------------------------------------------------ attempts
@@ -115,17 +177,44 @@ class Router:
             attempt.suspend_when_idle()
 
     def started(self, attempt: Attempt) -> None:
-        """The server runs ``attempt`` now (so that :meth:`drain` reaches it)."""
+        """The server runs ``attempt`` now (so that :meth:`drain` reaches it). :meth:`dispatch`
+        has counted it already; this only makes sure of it."""
         self._attempts.add(attempt)
 
     def finished(self, attempt: Attempt) -> None:
+        """``attempt`` is over (or was never run): it no longer counts against
+        ``max_invocations``. Servers call it exactly once for every :class:`Invocation` that
+        :meth:`dispatch` returned."""
         self._attempts.discard(attempt)
+
+    @property
+    def in_flight(self) -> int:
+        """Invocations dispatched and not finished yet."""
+        return len(self._attempts)
+
+    # ------------------------------------------------------------------ input budget
+
+    def buffer_input(self, delta: int) -> bool:
+        """A stream now holds ``delta`` more (or, negative, fewer) input bytes; False if the
+        process-wide budget is exceeded: the server then drops that stream and gives its bytes
+        back (``buffer_input(-held)``). Servers call it only when a stream's holding changes,
+        which for Restate's whole-message DATA frames is rare."""
+        self.buffered_input += delta
+        return delta <= 0 or self.buffered_input <= self.max_buffered_input
+
+    def log_over_budget(self, what: str) -> None:
+        self.log_overload(
+            "restate_trio: %s: the input buffered across streams would exceed "
+            "max_buffered_input (%d bytes)",
+            what,
+            self.max_buffered_input,
+        )
 
     # ------------------------------------------------------------------ requests
 
     def dispatch(
         self, path: str, headers: Mapping[str, str], *, http_11: bool
-    ) -> Reply | Invocation | Serde:
+    ) -> Reply | Invocation | Serde | Refused:
         """What to do with a request to ``path`` (see :func:`request_path`); ``headers`` have
         lowercase names. ``http_11``: the request came over HTTP/1.x (it decides the protocol
         mode announced by discovery)."""
@@ -154,7 +243,15 @@ class Router:
 
     def _invoke(
         self, path: str, service_name: str, handler_name: str, headers: Mapping[str, str]
-    ) -> Reply | Invocation:
+    ) -> Reply | Invocation | Refused:
+        # First, and before the signature check: when overloaded, doing nothing is the point.
+        if len(self._attempts) >= self.max_invocations:
+            self.log_overload(
+                "restate_trio: %d invocations in flight (max_invocations); refused a new one "
+                "(Restate retries it)",
+                len(self._attempts),
+            )
+            return _REFUSED
         rejected = self._rejected(path, headers)
         if rejected is not None:
             return rejected
@@ -174,6 +271,7 @@ class Router:
         attempt = Attempt(
             machine, handler, headers, codec=handler.effective_codec, service=service_name
         )
+        self._attempts.add(attempt)  # counted from now on: the server calls finished()
         return Invocation(attempt, content_type)
 
     def _discover(self, path: str, headers: Mapping[str, str], http_11: bool) -> Reply:
