@@ -74,8 +74,10 @@ MAX_HEADER_LIST_SIZE = 64 << 10
 # from the attempt (it waits in the attempt's machine meanwhile, as one buffer: joining a growing
 # queue on every wake-up would copy it over and over).
 _MAX_QUEUED_OUTPUT = 1 << 20
-# How long the writer may spend delivering the last bytes (a GOAWAY) of a closing connection.
+# How long the writer may spend delivering the last bytes (a GOAWAY) of a closing connection,
+# and, within that, how long it waits for the peer to close its half after ours.
 _CLOSE_FLUSH_TIMEOUT = 5.0
+_LINGER = 2.0
 # A stream whose response is complete and whose peer keeps its half open is reset after one to
 # two sweeps of this many seconds. Restate closes its half as soon as it has read our terminal
 # message (well under a second); a peer that does not would hold one of the connection's
@@ -155,6 +157,7 @@ class H2ServerConnection:
         self._closing = False
         self._nursery: trio.Nursery | None = None
         self._reaper: trio.CancelScope | None = None  # while _reap_lingering runs
+        self._peer_gone = trio.Event()  # the reader saw the end of the peer's bytes
         # The bytes past which a stream whose body nobody reads is reset: as much as one
         # message may be, plus a frame.
         self._discard_limit = router.max_message_size + 16_384
@@ -231,14 +234,16 @@ class H2ServerConnection:
         self._wake()
 
     async def _read_loop(self) -> None:
-        while not self._closing:
-            try:
-                data = await self._socket.receive_some(1 << 16)
-            except _GONE:
-                return
-            if not data:
-                return
-            self._receive(data)
+        try:
+            while data := await self._socket.receive_some(1 << 16):
+                if not self._closing:
+                    self._receive(data)
+                # Closing: what the peer still sends is read and dropped until it closes (or
+                # the writer gives up, _LINGER), see _write_loop.
+        except _GONE:
+            pass
+        finally:
+            self._peer_gone.set()
 
     def _receive(self, data: bytes | bytearray) -> None:
         try:
@@ -534,11 +539,17 @@ class H2ServerConnection:
                     self._close()
                     break
         else:
-            # Closing: deliver the GOAWAY (and whatever precedes it), within limits.
+            # Closing: deliver the GOAWAY (and whatever precedes it), within limits. Then end
+            # our half and let the peer end its own: closing a socket with unread bytes makes
+            # the kernel answer with a TCP reset, which can destroy the GOAWAY in flight (a peer
+            # that floods us would never learn why). The reader drops what still arrives.
             with trio.move_on_after(_CLOSE_FLUSH_TIMEOUT), suppress(*_GONE):
                 data = conn.data_to_send()
                 if data:
                     await socket.send_all(data)
+                await socket.send_eof()
+                with trio.move_on_after(_LINGER):
+                    await self._peer_gone.wait()
         with trio.CancelScope(shield=True):
             await socket.aclose()  # ends the reader's receive_some
 
