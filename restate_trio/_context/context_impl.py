@@ -95,7 +95,7 @@ class ContextImpl:
             assert attempt.input is not None
             self._request = Request(
                 id=start.debug_id,
-                headers={h.key: h.value for h in attempt.input.headers},
+                headers={h.key: h.value for h in attempt.input.raw_headers},
                 attempt_headers=attempt.attempt_headers,
                 body=attempt.input.value,
                 idempotency_key=start.idempotency_key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # Built-in signal ids (BuiltInSignal): 1 is CANCEL, 2..16 are reserved, awakeables start at 17.
 CANCEL_SIGNAL_ID = 1
@@ -103,12 +104,30 @@ class StartInfo:
     idempotency_key: str | None
 
 
+class KeyValue(Protocol):
+    """A header as the wire message holds it (``Header`` messages of the protocol)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InputInfo:
-    """The handler's input: the caller's headers and the raw payload."""
+    """The handler's input: the caller's headers and the raw payload.
 
-    headers: Sequence[Header]
+    ``raw_headers`` are the input message's own header entries: most handlers never look at
+    them, and a tuple of :class:`Header` per invocation was the largest allocation of a parked
+    invocation (Restate forwards every ingress header: ~0.9 KiB for 15 of them).
+    """
+
+    raw_headers: Sequence[KeyValue]
     value: bytes
+
+    @property
+    def headers(self) -> tuple[Header, ...]:
+        return tuple(Header(h.key, h.value) for h in self.raw_headers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ import trio
 
 from .._context.invocation import Attempt
 from .logs import RateLimitedWarning
-from .router import SERVER_HEADER, Invocation, Reply, Router, Serde, request_path
+from .router import SERVER_HEADER, Invocation, Refused, Reply, Router, Serde, request_path
 
 __all__ = ["MAX_HEAD_SIZE", "H11Connection"]
 
@@ -53,6 +53,9 @@ MAX_HEAD_SIZE = 64 << 10
 _CLOSE_FLUSH_TIMEOUT = 5.0
 _RECEIVE_SIZE = 1 << 16
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+_OVERLOADED = Reply(503, b"restate_trio: too busy, retry later")
 
 
 class _Gone(Exception):
@@ -186,6 +189,10 @@ class H11Connection:
         elif isinstance(route, Serde):
             body = await self._read_body(self._router.max_message_size)
             await self._reply(self._router.convert(route, body), request)
+        elif isinstance(route, Refused):
+            # Too many invocations in flight; Restate treats 503 as rate limiting and retries.
+            retry_after = (b"retry-after", str(route.retry_after).encode())
+            await self._reply(_OVERLOADED, request, retry_after)
         else:
             await self._reply(route, request)
         if conn.their_state is h11.SEND_BODY and not await self._discard_body():
@@ -237,13 +244,14 @@ class H11Connection:
             else:
                 raise _Gone
 
-    async def _reply(self, reply: Reply, request: h11.Request) -> None:
+    async def _reply(self, reply: Reply, request: h11.Request, *extra: tuple[bytes, bytes]) -> None:
         """A whole response at once (before the request body was read, as over HTTP/2)."""
         conn = self._conn
         headers = [
             (b"content-type", reply.content_type.encode()),
             (b"content-length", str(len(reply.body)).encode()),
             SERVER_HEADER,
+            *extra,
         ]
         if self._stopping or conn.they_are_waiting_for_100_continue:
             headers.append((b"connection", b"close"))

@@ -45,7 +45,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
-from functools import partial
 
 import h2.config
 import h2.connection
@@ -108,6 +107,7 @@ class _Stream:
         "body",
         "body_size",
         "buffered",
+        "connection",
         "discarded",
         "finished",
         "id",
@@ -121,8 +121,9 @@ class _Stream:
         "unacked",
     )
 
-    def __init__(self, stream_id: int) -> None:
+    def __init__(self, stream_id: int, connection: H2ServerConnection) -> None:
         self.id = stream_id
+        self.connection = connection
         self.attempt: Attempt | None = None  # while the invocation runs
         self.serde: Serde | None = None  # while a serde request body is read
         self.body: list[bytes] = []
@@ -138,12 +139,19 @@ class _Stream:
         self.buffered = 0  # input held (partial message, serde body), charged to the router
         self.lingering = False  # seen complete-but-open by the last sweep (_reap_lingering)
 
+    def has_output(self) -> None:
+        """The attempt's output listener (a bound method: no closure per invocation)."""
+        self.connection._has_output(self)  # pyright: ignore[reportPrivateUsage]
+
 
 class H2ServerConnection:
     """Serve one accepted socket (HTTP/2 prior knowledge) until it closes."""
 
     def __init__(
-        self, socket: trio.abc.Stream, router: Router, log_peer_error: RateLimitedWarning
+        self,
+        socket: trio.abc.HalfCloseableStream,
+        router: Router,
+        log_peer_error: RateLimitedWarning,
     ) -> None:
         self._socket = socket
         self._router = router
@@ -316,7 +324,7 @@ class H2ServerConnection:
             # refused stream (a whole attempt, with its backoff).
             conn.reset_stream(stream_id, _CODES.REFUSED_STREAM)
             return
-        stream = self._streams[stream_id] = _Stream(stream_id)
+        stream = self._streams[stream_id] = _Stream(stream_id, self)
         if self._reaper is None:
             self._start_reaper()
         if isinstance(route, Invocation):
@@ -331,7 +339,7 @@ class H2ServerConnection:
             attempt = stream.attempt = route.attempt
             self._router.started(attempt)
             assert self._nursery is not None
-            attempt.on_output(partial(self._has_output, stream))
+            attempt.on_output(stream.has_output)
             self._nursery.start_soon(self._invoke, stream, attempt)
         elif isinstance(route, Serde):
             stream.serde = route
@@ -502,7 +510,8 @@ class H2ServerConnection:
             self._router.finished(attempt)
 
     def _has_output(self, stream: _Stream) -> None:
-        """The attempt's output listener: the writer pulls it (see :meth:`_pull`)."""
+        """What a stream's attempt calls when it has output: the writer pulls it (see
+        :meth:`_pull`)."""
         if not stream.reset:
             self._sending[stream.id] = stream
             self._dirty.set()

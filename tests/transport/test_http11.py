@@ -236,6 +236,24 @@ async def test_a_peer_that_goes_away_tears_down_its_invocation() -> None:
 # ---------------------------------------------------------------------------- bounds
 
 
+async def test_beyond_max_invocations_a_request_gets_503_with_retry_after() -> None:
+    endpoint, blocker = default_endpoint(max_invocations=1)
+    async with serving(endpoint) as url:
+        with trio.fail_after(_DEADLINE):
+            async with h11_client(url) as holder, h11_client(url) as client:
+                await holder.head("POST", "/invoke/Blocker/wait", INVOKE_HEADERS, len(GREET_BODY))
+                await holder.send(h11.Data(data=GREET_BODY), h11.EndOfMessage())
+                await blocker.entered.wait()
+                refused = await client.request(
+                    "POST", "/invoke/Greeter/greet", INVOKE_HEADERS, GREET_BODY
+                )
+                assert refused.status == 503, refused
+                assert refused.headers["retry-after"] == "1"
+                # The refused connection stays usable: nothing was started for it.
+                health = await client.request("GET", "/health")
+                assert health.status == 200
+
+
 async def test_a_malformed_request_gets_400_and_only_its_connection_closes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
