@@ -71,9 +71,10 @@ class Endpoint:
         Restate picks the newest both sides support. Lower it to pin a version, e.g. while
         rolling out an upgrade.
     :param max_invocations: the most invocations this process runs at once (10,000 by
-        default: at ~15-25 KiB per waiting invocation, a few hundred MiB). Beyond it a new
-        invocation is refused before it starts and Restate retries it later: on HTTP/2 the
-        stream is refused (REFUSED_STREAM; over hypercorn, 503 with ``Retry-After``).
+        default: at ~10-25 KiB per waiting invocation, up to a few hundred MiB). Beyond it a
+        new invocation is refused before it starts and Restate retries it later: on HTTP/2
+        the builtin server refuses the stream (REFUSED_STREAM); over HTTP/1.1, and over
+        hypercorn, the answer is 503 with ``Retry-After``.
     :param max_buffered_input: the most request bytes held across all streams before they
         form whole messages (partial messages, serde bodies), by default four times
         ``max_message_size`` and at least 64 MiB. The stream that would exceed it is dropped
