@@ -97,7 +97,8 @@ class Attempt:
         self.codec = codec
         self.runs = Runs(self)
         self.input: InputInfo | None = None
-        self._changed = trio.Event()
+        # The handler's task while it waits for input or a run (see _wait_for_change).
+        self._waiter: trio.lowlevel.Task | None = None
         # Created by the first next_output(): a transport with a listener never needs it.
         self._output_ready: trio.Event | None = None
         self._listener: Callable[[], None] | None = None
@@ -283,9 +284,24 @@ class Attempt:
         await trio.lowlevel.checkpoint()
 
     def wake(self) -> None:
-        """Something changed (input, a run finished): waiting awaits look again."""
-        event, self._changed = self._changed, trio.Event()
-        event.set()
+        """Something changed (input, a run finished): a waiting await looks again."""
+        task = self._waiter
+        if task is not None:
+            self._waiter = None
+            trio.lowlevel.reschedule(task)
+
+    async def _wait_for_change(self) -> None:
+        """Wait for the next :meth:`wake`. Only the handler's task ever waits (every await goes
+        through check_owner), so one task slot does what an Event would, without an Event
+        and its parking lot per wake-up and two more frames per parked invocation (profiled:
+        Event.wait/set ~3% of the SDK's CPU on ten sequential runs; tracemalloc: ~0.5 KiB of
+        every parked invocation)."""
+        self._waiter = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort_wait)
+
+    def _abort_wait(self, _: object) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     # ------------------------------------------------------------------ futures
 
@@ -325,7 +341,7 @@ class Attempt:
                 raise Cancelled()
             if progress is Progress.SUSPENDED:
                 self._unwind()
-            await self._changed.wait()
+            await self._wait_for_change()
 
     async def _propagate_cancel(self) -> None:
         """Cancel the calls this invocation made, as the official SDKs do, before raising 409."""
@@ -344,7 +360,7 @@ class Attempt:
     async def _run_handler(self) -> None:
         machine = self.machine
         while not machine.ready and not machine.closed:
-            await self._changed.wait()
+            await self._wait_for_change()
         if machine.closed:
             return
         self._owner = trio.lowlevel.current_task()

@@ -69,6 +69,8 @@ STREAM_WINDOW = 1 << 20
 CONNECTION_WINDOW = 16 << 20
 _DEFAULT_WINDOW = 65_535
 MAX_HEADER_LIST_SIZE = 64 << 10
+# Header names and values decoded once per connection (see H2ServerConnection._text).
+_MAX_SHARED_TEXTS = 64
 # Output queued for one stream beyond the peer's window before the writer stops pulling more
 # from the attempt (it waits in the attempt's machine meanwhile, as one buffer: joining a growing
 # queue on every wake-up would copy it over and over).
@@ -166,6 +168,7 @@ class H2ServerConnection:
         self._nursery: trio.Nursery | None = None
         self._reaper: trio.CancelScope | None = None  # while _reap_lingering runs
         self._peer_gone = trio.Event()  # the reader saw the end of the peer's bytes
+        self._texts: dict[bytes, str] = {}  # see _text
         # The bytes past which a stream whose body nobody reads is reset: as much as one
         # message may be, plus a frame.
         self._discard_limit = router.max_message_size + 16_384
@@ -317,7 +320,7 @@ class H2ServerConnection:
                 if name == b":path":
                     path = request_path(value.decode("latin-1"))
             else:
-                headers[name.decode("latin-1")] = value.decode("latin-1")
+                headers[self._text(name)] = self._text(value)
         route = self._router.dispatch(path, headers, http_11=False)
         if isinstance(route, Refused):
             # Too many invocations in flight: nothing was built for it, and Restate retries a
@@ -345,6 +348,21 @@ class H2ServerConnection:
             stream.serde = route
         else:
             self._reply(stream, route)
+
+    def _text(self, raw: bytes) -> str:
+        """A header name or value as text, shared between the streams that repeat it.
+
+        Every invocation keeps its headers, and Restate sends the same names and mostly the
+        same values each time (content type, accept, host, cluster name): one ``str`` each
+        instead of one per invocation (~0.3 KiB of every parked invocation). Bounded, and
+        filled first come first served: the first request's headers are the common ones.
+        """
+        text = self._texts.get(raw)
+        if text is None:
+            text = raw.decode("latin-1")
+            if len(self._texts) < _MAX_SHARED_TEXTS:
+                self._texts[raw] = text
+        return text
 
     def _on_data(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
         conn = self._conn
