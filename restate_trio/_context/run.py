@@ -83,6 +83,12 @@ class Runs:
         """Closures run in ``nursery`` (the attempt's): they end when the attempt does."""
         self._nursery = nursery
 
+    def close(self) -> None:
+        """The attempt is over (its nursery closed): drop the references back to it."""
+        self._nursery = None
+        self._waiting.clear()
+        del self._attempt  # nothing runs any more that could need it
+
     def register(self, nid: NotificationId, spec: RunSpec) -> None:
         """A run whose closure must execute in this attempt, once its result is awaited."""
         self._waiting[nid] = spec

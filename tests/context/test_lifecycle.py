@@ -3,14 +3,17 @@ away) and the owner checks (durable operations only from the handler's own task)
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import threading
 import time
+import weakref
 from datetime import timedelta
 
 import pytest
 import trio
+import trio.testing
 from trio.testing import MockClock
 
 import restate_trio as restate
@@ -253,3 +256,31 @@ async def test_a_context_used_inside_a_run_closure_raises_runtime_error(
     assert set(errors) == expected
     for name, message in errors.items():
         assert message.startswith(IN_CLOSURE), name
+
+
+async def test_an_ended_attempt_is_freed_by_refcounting_alone(autojump_clock: MockClock) -> None:
+    # No reference cycle through the attempt (its runs, task, nursery): otherwise every
+    # invocation's objects wait for the cyclic garbage collector, whose pauses show as latency.
+    class OneRun:
+        async def one(self, ctx: restate.Context) -> int:
+            async def step() -> int:
+                return 7
+
+            return await ctx.run("step", step)
+
+    gc.collect()
+    gc.disable()
+    try:
+        async with drive(OneRun(), "one", version=7) as d:
+            d.start()
+            await d.output()
+            d.feed(m.ProposeRunCompletionAckMessage(completion_id=1))
+            await d.finish()
+        attempt = weakref.ref(d.attempt)
+        machine = weakref.ref(d.machine)
+        del d
+        await trio.testing.wait_all_tasks_blocked()
+        assert attempt() is None
+        assert machine() is None
+    finally:
+        gc.enable()
