@@ -555,6 +555,12 @@ class H2ServerConnection:
         conn = self._conn
         while not self._closing:
             await self._dirty.wait()
+            # Let the tasks woken together with the writer run first: the handler of a stream
+            # whose HEADERS woke us usually has its first output ready one scheduling round
+            # later, and then both leave in one send (profiled at c=1: 1.56 sends per no-op
+            # invocation without this, since trio runs the writer and the handler in random
+            # order).
+            await trio.lowlevel.cancel_shielded_checkpoint()
             self._dirty = trio.Event()
             if self._sending:
                 self._hand_to_h2()
