@@ -197,24 +197,29 @@ async def _flood_fast(url: str, streams: int) -> tuple[list[Frame], bool]:
         frame.flags.add("END_HEADERS")
         wire.append(frame.serialize())
     frames: list[Frame] = []
-    reset = False
     socket = await trio.open_tcp_stream(host, int(port))
     async with socket:
         await socket.send_all(b"".join(wire))
-        buffer = b""
-        try:
-            while data := await socket.receive_some(65536):
-                buffer += data
-                while len(buffer) >= 9:
-                    frame, length = Frame.parse_frame_header(memoryview(buffer[:9]))
-                    if len(buffer) < 9 + length:
-                        break
-                    frame.parse_body(memoryview(buffer[9 : 9 + length]))
-                    buffer = buffer[9 + length :]
-                    frames.append(frame)
-        except trio.BrokenResourceError:
-            reset = True
+        reset = await _read_frames(socket, frames)
     return frames, reset
+
+
+async def _read_frames(socket: trio.SocketStream, frames: list[Frame]) -> bool:
+    """Parse what the server sends into ``frames`` until it closes; whether it reset."""
+    buffer = b""
+    try:
+        while data := await socket.receive_some(65536):
+            buffer += data
+            while len(buffer) >= 9:
+                frame, length = Frame.parse_frame_header(memoryview(buffer[:9]))
+                if len(buffer) < 9 + length:
+                    break
+                frame.parse_body(memoryview(buffer[9 : 9 + length]))
+                buffer = buffer[9 + length :]
+                frames.append(frame)
+    except trio.BrokenResourceError:
+        return True
+    return False
 
 
 async def test_ten_thousand_streams_on_one_connection_and_the_bystander_is_served(
@@ -446,19 +451,7 @@ async def _raw(url: str, frames: list[bytes]) -> tuple[list[Frame], int]:
                 pass
 
         nursery.start_soon(send)
-        buffer = b""
-        try:
-            while data := await socket.receive_some(65536):
-                buffer += data
-                while len(buffer) >= 9:
-                    frame, length = Frame.parse_frame_header(memoryview(buffer[:9]))
-                    if len(buffer) < 9 + length:
-                        break
-                    frame.parse_body(memoryview(buffer[9 : 9 + length]))
-                    buffer = buffer[9 + length :]
-                    received.append(frame)
-        except trio.BrokenResourceError:
-            pass
+        await _read_frames(socket, received)
         nursery.cancel_scope.cancel()
     return received, sent
 
