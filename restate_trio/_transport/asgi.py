@@ -113,6 +113,10 @@ class RestateApp:
             if not nursery.cancel_scope.cancel_called:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            # The attempt held the writer (its listener), which holds the attempt: without
+            # this the pair would wait for the cyclic garbage collector (measured: +2-4 MiB
+            # RSS at c=64 on hypercorn).
+            attempt.on_output(_ignore)
             router.finished(attempt)
 
     async def _run(self, attempt: Attempt) -> None:
@@ -199,6 +203,10 @@ _OVER_BUDGET = (
     "restate_trio: the input buffered across this endpoint's streams would exceed "
     "max_buffered_input; this attempt was failed to stay within it"
 )
+
+
+def _ignore() -> None:
+    pass
 
 
 def _queued(receive: Receive) -> Callable[[], Message] | None:
