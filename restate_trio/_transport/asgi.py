@@ -3,8 +3,8 @@
 Two hypercorn behaviours shape this module (see ecosystem notes, hypercorn #329):
 
 * hypercorn's HTTP/2 reader blocks the *whole connection* once one stream's receive queue is
-  full, so every request body is drained by a pump task until it ends, for the life of the
-  stream;
+  full, so every request body is drained (by the invocation's own task) until it ends, for
+  the life of the stream;
 * if the app finishes its response (or raises) while the peer's half of the stream is still
   open, a late DATA frame crashes hypercorn's trio server. So a response is only ended after the
   request body ended (or the client disconnected), error responses drain first, and the app
@@ -97,13 +97,15 @@ class RestateApp:
                 }
             )
             router.started(attempt)
+            # Two tasks, not three: this one drains the request body (it is the half that
+            # ends last, so the nursery rarely waits), a child runs the attempt, and a writer
+            # only exists while there is output to send (see _Writer).
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pump, receive, attempt, nursery.cancel_scope)
-                nursery.start_soon(_write, send, attempt)
-                await attempt.run()
-                # Over: it stops counting as in flight, even if the peer keeps the request
-                # open (which keeps this task, see the module docstring).
-                router.finished(attempt)
+                writer = _Writer(send, attempt, nursery)
+                attempt.on_output(writer.notify)
+                nursery.start_soon(self._run, attempt)
+                await self._pump(receive, attempt, nursery.cancel_scope)
+            writer.nursery = None
             # Both halves are done: the request body ended (the runtime closes its half once
             # it has read our terminal frame; ending ours first would expose hypercorn #329),
             # and the attempt's output is written. A cancelled nursery means the runtime went
@@ -111,16 +113,33 @@ class RestateApp:
             if not nursery.cancel_scope.cancel_called:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            # The attempt held the writer (its listener), which holds the attempt: without
+            # this the pair would wait for the cyclic garbage collector (measured: +2-4 MiB
+            # RSS at c=64 on hypercorn).
+            attempt.on_output(_ignore)
             router.finished(attempt)
+
+    async def _run(self, attempt: Attempt) -> None:
+        await attempt.run()
+        # Over: it stops counting as in flight, even if the peer keeps the request open
+        # (which keeps the stream, see the module docstring).
+        self.router.finished(attempt)
 
     async def _pump(self, receive: Receive, attempt: Attempt, stream: trio.CancelScope) -> None:
         """Drain the request body into the attempt until it ends or the client goes away."""
         router = self.router
         machine = attempt.machine
         held = 0  # input the attempt holds (a partial message), charged to the router
+        queued = _queued(receive)
         try:
             while True:
-                message = await receive()
+                if queued is None:
+                    message = await receive()
+                else:
+                    try:
+                        message = queued()
+                    except trio.WouldBlock:
+                        message = await receive()
                 kind = message.get("type")
                 if kind == "http.request":
                     body = message.get("body", b"")
@@ -146,6 +165,39 @@ class RestateApp:
             router.buffer_input(-held)
 
 
+class _Writer:
+    """Writes an attempt's output to the response body, from a task that only exists while
+    there is output to write: most invocations write once or a few times, each in answer to
+    the runtime, so a writer task parked for the whole invocation cost a spawn plus a park and
+    a wake per write; a task spawned on demand costs a spawn per burst of output, and output
+    that appears while it sends joins its next write."""
+
+    __slots__ = ("attempt", "busy", "nursery", "send")
+
+    def __init__(self, send: Send, attempt: Attempt, nursery: trio.Nursery) -> None:
+        self.send = send
+        self.attempt = attempt
+        self.nursery: trio.Nursery | None = nursery  # None once the invocation's nursery closed
+        self.busy = False
+
+    def notify(self) -> None:
+        """The attempt's output listener: called synchronously by whichever task changed it."""
+        if self.busy or self.nursery is None or not self.attempt.machine.has_output:
+            return
+        self.busy = True
+        self.nursery.start_soon(self._flush)
+
+    async def _flush(self) -> None:
+        try:
+            while True:
+                data = self.attempt.take_output()[0]
+                if not data:
+                    return
+                await self.send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            self.busy = False
+
+
 _OVERLOADED = Reply(503, b"restate_trio: too busy, retry later")
 _OVER_BUDGET = (
     "restate_trio: the input buffered across this endpoint's streams would exceed "
@@ -153,10 +205,21 @@ _OVER_BUDGET = (
 )
 
 
-async def _write(send: Send, attempt: Attempt) -> None:
-    """Write the attempt's output to the response body until the attempt is over."""
-    while (data := await attempt.next_output()) is not None:
-        await send({"type": "http.response.body", "body": data, "more_body": True})
+def _ignore() -> None:
+    pass
+
+
+def _queued(receive: Receive) -> Callable[[], Message] | None:
+    """The non-blocking twin of ``receive`` when it is a trio memory channel's (hypercorn's
+    trio worker queues each stream's messages in one). A request body reaches us as several
+    messages, often queued together (its DATA frames, an empty one for END_STREAM, the end),
+    and ``await receive()`` is a scheduler round trip even when a message is waiting: taking
+    the waiting ones directly removed ~2.5 of the ~26 trio task steps of a no-op invocation
+    under hypercorn. Any other server: None (always ``await receive()``)."""
+    channel = getattr(receive, "__self__", None)
+    if isinstance(channel, trio.MemoryReceiveChannel) and receive == channel.receive:
+        return cast("Callable[[], Message]", channel.receive_nowait)
+    return None
 
 
 async def _read_body(receive: Receive, router: Router) -> bytes | Reply | None:

@@ -548,3 +548,61 @@ async def test_invocation_rejection_status_is_sent_while_the_request_is_open(
             await client.end(state)
             await client.response(state)
             assert state.status == status
+
+
+# ---------------------------------------------------------------------------- the ASGI app itself
+
+
+@pytest.mark.parametrize("receive_kind", ["trio channel", "plain coroutine"])
+async def test_asgi_app_serves_an_invocation_with_either_kind_of_receive(
+    receive_kind: str,
+) -> None:
+    """The app takes already-queued messages straight from a trio memory channel (what
+    hypercorn's trio worker passes as ``receive``) and awaits any other ``receive``: either way
+    the whole request is read, the output is written, and the response ends only after the
+    request ended (hypercorn #329)."""
+    endpoint, _ = default_endpoint()
+    app = endpoint.app()
+    body = start_frame() + input_frame(b'"bob"')
+    to_app, from_test = trio.open_memory_channel[dict[str, object]](10)
+    # The request body split over several queued messages, as hypercorn delivers DATA frames.
+    for chunk in (body[:5], body[5:17], body[17:], b""):
+        to_app.send_nowait({"type": "http.request", "body": chunk, "more_body": True})
+
+    async def plain_receive() -> dict[str, object]:
+        return await from_test.receive()
+
+    receive = from_test.receive if receive_kind == "trio channel" else plain_receive
+    sent: list[dict[str, object]] = []
+    output = bytearray()
+    request_ended = False
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal request_ended
+        if message["type"] == "http.response.body" and not message["more_body"]:
+            assert request_ended, "the response ended while the request was still open"
+        sent.append(message)
+        output.extend(message.get("body", b""))  # type: ignore[arg-type]
+        so_far = StreamState(1)
+        so_far.body.extend(output)
+        if not request_ended and has_frame(so_far, m.MessageType.END):
+            request_ended = True  # the runtime closes its half once it read our End
+            to_app.send_nowait({"type": "http.request", "body": b"", "more_body": False})
+
+    scope = {
+        "type": "http",
+        "http_version": "2",
+        "path": "/invoke/Greeter/greet",
+        "headers": [(k.encode(), v.encode()) for k, v in invocation_headers()],
+    }
+    with trio.fail_after(_DEADLINE):
+        await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 200
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert request_ended
+    state = StreamState(1)
+    state.status = 200
+    state.headers["content-type"] = INVOCATION_V6
+    state.body.extend(output)
+    assert_greeted(state)
