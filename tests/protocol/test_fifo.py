@@ -32,6 +32,7 @@ def test_append_popleft_len_and_indexing_match_a_deque() -> None:
             assert list(fifo[1:3]) == list(reference)[1:3]
     while reference:
         assert fifo.popleft() == reference.popleft()
-    assert not fifo and len(fifo) == 0
+    assert not fifo
+    assert len(fifo) == 0
     with pytest.raises(IndexError):
         fifo[0]
