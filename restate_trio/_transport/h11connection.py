@@ -40,7 +40,16 @@ import trio
 
 from .._context.invocation import Attempt
 from .logs import RateLimitedWarning
-from .router import SERVER_HEADER, Invocation, Refused, Reply, Router, Serde, request_path
+from .router import (
+    OVERLOADED,
+    SERVER_HEADER,
+    Invocation,
+    Refused,
+    Reply,
+    Router,
+    Serde,
+    request_path,
+)
 
 __all__ = ["MAX_HEAD_SIZE", "H11Connection"]
 
@@ -53,9 +62,6 @@ MAX_HEAD_SIZE = 64 << 10
 _CLOSE_FLUSH_TIMEOUT = 5.0
 _RECEIVE_SIZE = 1 << 16
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
-
-
-_OVERLOADED = Reply(503, b"restate_trio: too busy, retry later")
 
 
 class _Gone(Exception):
@@ -191,8 +197,7 @@ class H11Connection:
             await self._reply(self._router.convert(route, body), request)
         elif isinstance(route, Refused):
             # Too many invocations in flight; Restate treats 503 as rate limiting and retries.
-            retry_after = (b"retry-after", str(route.retry_after).encode())
-            await self._reply(_OVERLOADED, request, retry_after)
+            await self._reply(OVERLOADED, request, route.retry_after_header)
         else:
             await self._reply(route, request)
         if conn.their_state is h11.SEND_BODY and not await self._discard_body():

@@ -48,6 +48,7 @@ from .logs import RateLimitedWarning
 
 __all__ = [
     "DEFAULT_MAX_INVOCATIONS",
+    "OVERLOADED",
     "SERVER_HEADER",
     "Invocation",
     "Refused",
@@ -103,6 +104,16 @@ class Refused:
     it): REFUSED_STREAM on HTTP/2 where the server can, else 503 with ``Retry-After``."""
 
     retry_after: int = RETRY_AFTER
+
+    @property
+    def retry_after_header(self) -> tuple[bytes, bytes]:
+        """For the 503 (:data:`OVERLOADED`) of servers that cannot refuse a stream."""
+        return (b"retry-after", str(self.retry_after).encode())
+
+
+#: The answer to a refused request where the server cannot refuse its stream (HTTP/1.1, ASGI),
+#: and to a serde body beyond the input budget.
+OVERLOADED = Reply(503, b"restate_trio: too busy, retry later")
 
 
 @dataclass(frozen=True, slots=True)
