@@ -85,6 +85,11 @@ class ContextImpl:
         self._request: Request | None = None
         self._random: DurableRandom | None = None
 
+    @property
+    def attempt(self) -> Attempt:
+        """The attempt this context belongs to (for the SDK's own modules)."""
+        return self._attempt
+
     # ------------------------------------------------------------------ metadata
 
     def request(self) -> Request:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 import traceback
 import types
@@ -55,6 +56,7 @@ from ..codecs import DEFAULT_CODEC, CodecError, PayloadCodec
 from ..errors import Cancelled, TerminalError
 from .outcome import as_terminal
 from .run import IN_RUN, Runs
+from .scheduler import Scheduler
 
 logger = logging.getLogger("restate_trio")
 
@@ -108,17 +110,23 @@ class Attempt:
         self._unawaited: dict[NotificationId, str] = {}
         self._closed_seen = False  # _after_machine acted on the machine closing
         self._handler_done = False
+        #: Durable concurrency's scheduler, from the first durable nursery or cancel scope
+        #: on (see scheduler.py); until then only the handler's task journals.
+        self.scheduler: Scheduler | None = None
+        #: The trio deadline in effect when the attempt started: a durable await under an
+        #: earlier one has a deadline set inside the handler (see scheduler.py).
+        self.base_deadline = math.inf
 
     # ------------------------------------------------------------------ transport side
 
     def feed(self, data: bytes) -> None:
         """Bytes from the request body."""
-        self._drive(self.machine.feed, data)
+        self.drive(self.machine.feed, data)
         self.wake()
 
     def feed_eof(self) -> None:
         """The request body ended."""
-        self._drive(self.machine.feed_eof)
+        self.drive(self.machine.feed_eof)
         self.wake()
 
     def suspend_when_idle(self) -> None:
@@ -129,7 +137,7 @@ class Attempt:
     def reject_input(self, message: str) -> None:
         """The transport stops taking this attempt's input (a limit was exceeded): fail the
         attempt with ``message`` (Restate retries it). Logs nothing: peers can cause it."""
-        self._drive(self.machine.notify_error, 500, message)
+        self.drive(self.machine.notify_error, 500, message)
         self.wake()
 
     def abort(self) -> None:
@@ -171,6 +179,7 @@ class Attempt:
         """Run the handler (in this task) until the attempt ends; nothing it started outlives
         it."""
         try:
+            self.base_deadline = trio.current_effective_deadline()
             async with trio.open_nursery() as nursery:
                 self._scope = nursery.cancel_scope
                 self.runs.open(nursery)
@@ -190,13 +199,14 @@ class Attempt:
             # to the cyclic GC, every invocation's ~60 objects piled up until a collection,
             # whose pauses showed in the c=1 p99 latency.
             self.runs.close()
+            self.scheduler = None
             self._owner = None
             self._scope = None
             self._listener = None  # the transport's writer, which holds this attempt
 
     # ------------------------------------------------------------------ the one command path
 
-    def _drive(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    def drive(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call into the machine, then act on what changed (see :meth:`_after_machine`)."""
         try:
             return fn(*args, **kwargs)
@@ -250,11 +260,11 @@ class Attempt:
         self.check_owner()
         machine = self.machine
         if machine.closed:
-            self._unwind()
+            self.unwind()
         try:
             value = fn(*args, **kwargs)
         except AttemptClosed:
-            self._unwind()
+            self.unwind()
         # What _after_machine does, inlined: this is the path of every context operation.
         if self._over():
             self._after_machine()
@@ -262,7 +272,8 @@ class Attempt:
             self._signal_output()
         return value
 
-    def _unwind(self) -> NoReturn:
+    def unwind(self) -> NoReturn:
+        """End the calling durable task's part: the attempt is over."""
         self._after_machine()
         raise AttemptEnded
 
@@ -279,13 +290,28 @@ class Attempt:
                 "the closure's effects are journaled as one result; do durable work in the "
                 "handler around it"
             )
-        if trio.lowlevel.current_task() is not self._owner:
+        task = trio.lowlevel.current_task()
+        scheduler = self.scheduler
+        if scheduler is not None:
+            if not scheduler.is_holder(task):
+                raise scheduler.owner_error(task)
+        elif task is not self._owner:
             raise RuntimeError(
                 "a restate_trio context was used from a task other than its handler's task; "
-                "durable operations must be issued by the handler itself so that their "
-                "journal order is deterministic (use the restate_trio combinators, e.g. "
-                "all_succeeded(), to wait for several operations concurrently)"
+                "start tasks that do durable work with restate_trio.open_nursery(ctx), so "
+                "that their journal order is deterministic (or wait for several operations "
+                "with the combinators, e.g. all_succeeded())"
             )
+
+    def activate_scheduler(self) -> Scheduler:
+        """Durable concurrency starts (a durable nursery or cancel scope is entered by the
+        handler's task): from now on durable tasks take turns (see scheduler.py)."""
+        self.check_owner()
+        scheduler = self.scheduler
+        if scheduler is None:
+            assert self._owner is not None
+            scheduler = self.scheduler = Scheduler(self, self._owner)
+        return scheduler
 
     async def checkpoint(self) -> None:
         """Awaiting something already complete: still a checkpoint, so loops stay cancellable."""
@@ -294,6 +320,9 @@ class Attempt:
 
     def wake(self) -> None:
         """Something changed (input, a run finished): a waiting await looks again."""
+        if self.scheduler is not None:
+            self.scheduler.wake()
+            return
         task = self._waiter
         if task is not None:
             self._waiter = None
@@ -330,10 +359,23 @@ class Attempt:
     async def await_tree(self, tree: FutureTree) -> None:
         """Wait until ``tree`` resolves; suspends the attempt when it cannot in this one."""
         self.check_owner()
-        machine = self.machine
         if self._unawaited:
             for nid in leaves(tree):
                 self._unawaited.pop(nid, None)
+        if self.scheduler is not None:
+            await self.scheduler.wait(tree)
+            return
+        await self._await_alone(tree)
+        if self.runs.executing:
+            # A combinator decided a race: its losers stop. (An await interrupted by a trio
+            # cancel scope leaves its closure running, to propose its result for a later
+            # await: that model predates durable concurrency, where every cancellation is
+            # deterministic and cancels the closures the task was waiting for.)
+            self.runs.forget_awaiter(tree)
+
+    async def _await_alone(self, tree: FutureTree) -> None:
+        """:meth:`await_tree` in the single-task model: the handler's task drives."""
+        machine = self.machine
         while True:
             if not machine.replaying:
                 inline = self.runs.take_inline(tree)
@@ -346,13 +388,13 @@ class Attempt:
                 await trio.lowlevel.checkpoint()
                 return
             if progress is Progress.CANCELLED:
-                await self._propagate_cancel()
+                await self.propagate_cancel()
                 raise Cancelled()
             if progress is Progress.SUSPENDED:
-                self._unwind()
+                self.unwind()
             await self._wait_for_change()
 
-    async def _propagate_cancel(self) -> None:
+    async def propagate_cancel(self) -> None:
         """Cancel the calls this invocation made, as the official SDKs do, before raising 409."""
         machine = self.machine
         children = machine.child_calls
@@ -443,8 +485,8 @@ class Attempt:
             terminal = as_terminal(error) if error is not None else None
             if terminal is not None:
                 failure = Failure(terminal.code, terminal.message, terminal.metadata)
-                self._drive(machine.sys_write_output, failure)
-                self._drive(machine.sys_end)
+                self.drive(machine.sys_write_output, failure)
+                self.drive(machine.sys_end)
                 return
             if error is not None:
                 self.fail(error)
@@ -459,15 +501,15 @@ class Attempt:
                     self.fail(exc, "failed to encode the handler output")
                     return
             deterministic = getattr(handler.effective_output_codec, "deterministic", True)
-            self._drive(machine.sys_write_output, Success(payload), unstable=deterministic is False)
-            self._drive(machine.sys_end)
+            self.drive(machine.sys_write_output, Success(payload), unstable=deterministic is False)
+            self.drive(machine.sys_end)
         except AttemptClosed:
             return  # the machine already wrote the ErrorMessage (e.g. journal mismatch)
 
     def propose(self, nid: NotificationId, result: Success | Failure) -> None:
         """Propose a run closure's outcome (ignored when the attempt ended meanwhile)."""
         try:
-            self._drive(self.machine.propose_run_completion, nid, result)
+            self.drive(self.machine.propose_run_completion, nid, result)
         except AttemptClosed:
             return
 
@@ -490,7 +532,7 @@ class Attempt:
             text,
             exc_info=error,
         )
-        self._drive(
+        self.drive(
             self.machine.notify_error,
             500,
             text,

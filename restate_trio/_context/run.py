@@ -70,7 +70,7 @@ class RunSpec:
 class Runs:
     """The run closures of one attempt: registered when journaled, started when awaited."""
 
-    __slots__ = ("_attempt", "_nursery", "_waiting", "running")
+    __slots__ = ("_attempt", "_nursery", "_waiting", "executing", "running")
 
     def __init__(self, attempt: Attempt) -> None:
         self._attempt = attempt
@@ -78,6 +78,9 @@ class Runs:
         self._nursery: trio.Nursery | None = None
         #: Closures started and not finished: the attempt cancels them when it ends.
         self.running = 0
+        #: The closures executing in tasks of their own, with their scopes (see
+        #: :meth:`forget_awaiter`).
+        self.executing: dict[NotificationId, tuple[trio.CancelScope, RunSpec]] = {}
 
     def open(self, nursery: trio.Nursery) -> None:
         """Closures run in ``nursery`` (the attempt's): they end when the attempt does."""
@@ -87,6 +90,7 @@ class Runs:
         """The attempt is over (its nursery closed): drop the references back to it."""
         self._nursery = None
         self._waiting.clear()
+        self.executing.clear()
         del self._attempt  # nothing runs any more that could need it
 
     def register(self, nid: NotificationId, spec: RunSpec) -> None:
@@ -103,7 +107,29 @@ class Runs:
                 assert self._nursery is not None
                 self._attempt.machine.run_started(nid)
                 self.running += 1
-                self._nursery.start_soon(self._task, nid, spec, name=f"ctx.run {spec.name}")
+                scope = trio.CancelScope()
+                self.executing[nid] = (scope, spec)
+                self._nursery.start_soon(self._task, nid, spec, scope, name=f"ctx.run {spec.name}")
+
+    def forget_awaiter(
+        self, tree: FutureTree, still_awaited: Callable[[NotificationId], bool] | None = None
+    ) -> None:
+        """An await of ``tree`` ended (it resolved, was cancelled or failed): the closures it
+        started that nobody awaits any more lost a race. They are cancelled, so their results
+        are never proposed (journaled), and registered again: awaiting their futures again
+        runs them again (their side effects may then happen twice, as after a retry)."""
+        machine = self._attempt.machine
+        for nid in leaves(tree):
+            entry = self.executing.get(nid)
+            if entry is None or machine.result(nid) is not None:
+                continue
+            if still_awaited is not None and still_awaited(nid):
+                continue
+            scope, spec = entry
+            del self.executing[nid]
+            scope.cancel()
+            machine.run_abandoned(nid)
+            self._waiting[nid] = spec
 
     def take_inline(self, tree: FutureTree) -> tuple[NotificationId, RunSpec] | None:
         """The closure that ``tree`` waits for, if the awaiting handler should run it itself
@@ -112,7 +138,8 @@ class Runs:
             return None
         nid = tree.id
         spec = self._waiting.get(nid)
-        if spec is None or not spec.is_async:
+        if spec is None or not spec.is_async or self._attempt.scheduler is not None:
+            # Sibling durable tasks wait while one runs: closures get their own tasks then.
             return None
         if trio.current_effective_deadline() != math.inf:
             return None  # a timeout around the await must not cancel the closure
@@ -132,14 +159,24 @@ class Runs:
         finally:
             IN_RUN.reset(token)
 
-    async def _task(self, nid: NotificationId, spec: RunSpec) -> None:
+    async def _task(self, nid: NotificationId, spec: RunSpec, scope: trio.CancelScope) -> None:
         IN_RUN.set(True)  # this task's own context
         try:
-            await self._execute(nid, spec)
+            with scope:
+                await self._execute(nid, spec, scope=scope)
         finally:
             self.running -= 1
+            if self.executing.get(nid, (None,))[0] is scope:
+                del self.executing[nid]
 
-    async def _execute(self, nid: NotificationId, spec: RunSpec, *, inline: bool = False) -> None:
+    async def _execute(
+        self,
+        nid: NotificationId,
+        spec: RunSpec,
+        *,
+        inline: bool = False,
+        scope: trio.CancelScope | None = None,
+    ) -> None:
         attempt = self._attempt
         machine = attempt.machine
         result: Success | Failure
@@ -174,8 +211,8 @@ class Runs:
                 if not machine.closed:
                     attempt.fail(exc, f"ctx.run {spec.name!r}: cannot encode its result")
                 return
-        if machine.closed:
-            return
+        if machine.closed or (scope is not None and scope.cancel_called):
+            return  # the attempt ended, or the race was lost before this result was ready
         if inline:
             attempt.propose(nid, result)  # the handler is the one that would be woken
             return

@@ -491,6 +491,11 @@ class StateMachine:
         """The closure of run ``nid`` started executing in this attempt."""
         self._executing[nid] = None
 
+    def run_abandoned(self, nid: NotificationId) -> None:
+        """The closure of run ``nid`` was cancelled before proposing: it no longer counts as
+        something that will complete the trees waiting for it (until started again)."""
+        self._executing.pop(nid, None)
+
     def _has_notification(self, nid: NotificationId) -> bool:
         return nid in self._seen or any(n == nid for n, _ in self._pending)
 
