@@ -3,9 +3,11 @@
 Sides (``--sdks``): restate-trio on ``Endpoint.serve()`` (its builtin server) and as an ASGI
 app on ``hypercorn -k trio``, the official Python SDK (``restate-sdk`` on Hypercorn, asyncio: the
 baseline of every ratio) and the official TypeScript SDK (``@restatedev/restate-sdk`` on node,
-pinned in ``bench/ts/``, installed into a cache folder on first use). Each side gets its own
-endpoint process and its own fresh ``restate-server`` on free 127.0.0.1 ports; the endpoint is
-registered and checked with one request per workload. Then the memory point (N invocations
+pinned in ``bench/ts/``, installed into a cache folder on first use). Optional "floor" sides
+(``floor-*``, ``bench/floor_app.py``) answer greet with canned bytes on a transport alone: what
+the transport costs without any SDK work. Each side gets its own endpoint process and its own
+fresh ``restate-server`` on free 127.0.0.1 ports; the endpoint is registered and checked with
+one request per workload. Then the memory point (N invocations
 parked on an awakeable: RSS over idle), and every (workload, concurrency) point loaded with a
 closed-loop generator (``wrk``, or ``bench/loadgen.py`` when wrk is missing): warm-up, then a
 measured run. The sides are interleaved per point (the order rotates), so slow phases of a
@@ -131,10 +133,15 @@ WORKLOAD_ALIASES = {"counter": "counter-keys"}
 @dataclass(frozen=True)
 class SdkSpec:
     name: str
-    kind: str  # "hypercorn", "trio-serve" (bench/trio_serve.py) or "node" (bench/ts)
+    # "hypercorn", "trio-serve" (bench/trio_serve.py), "floor-serve" (bench/floor_serve.py)
+    # or "node" (bench/ts)
+    kind: str
     app: str  # module to import in the preflight (Python kinds); hypercorn's app path
     worker_class: str  # hypercorn -k; for "trio-serve", Endpoint.serve's server= ("" default)
     describe: str
+    # A floor side (bench/floor_app.py): a canned responder on a transport, no SDK work. It
+    # answers greet only: its points of other workloads and the memory point are skipped.
+    floor: bool = False
 
 
 SDKS: dict[str, SdkSpec] = {
@@ -168,11 +175,42 @@ SDKS: dict[str, SdkSpec] = {
             "",
             "@restatedev/restate-sdk (official TypeScript SDK) on node, its HTTP/2 endpoint",
         ),
+        SdkSpec(
+            "floor-builtin",
+            "floor-serve",
+            "bench.floor_app:router",
+            "",
+            "floor: canned greet answers on restate-trio's builtin server (no SDK work)",
+            floor=True,
+        ),
+        SdkSpec(
+            "floor-hypercorn-trio",
+            "hypercorn",
+            "bench.floor_app:app",
+            "trio",
+            "floor: canned greet answers, ASGI on hypercorn -k trio (no SDK work)",
+            floor=True,
+        ),
+        SdkSpec(
+            "floor-hypercorn-asyncio",
+            "hypercorn",
+            "bench.floor_app:app",
+            "asyncio",
+            "floor: canned greet answers, ASGI on hypercorn's asyncio worker (no SDK work)",
+            floor=True,
+        ),
     )
 }
 
 
 DEFAULT_SDKS = ("restate-trio", "restate-trio-hypercorn", BASELINE, "ts-sdk")
+# The only workload the floor sides answer (bench/floor_app.py).
+FLOOR_WORKLOADS = ("greet",)
+
+
+def runs(spec: SdkSpec, workload: str) -> bool:
+    """Does ``spec`` take part in ``workload``? (Floor sides: greet only.)"""
+    return not spec.floor or workload in FLOOR_WORKLOADS
 
 
 class BenchError(Exception):
@@ -616,6 +654,8 @@ class Endpoint:
         if self.spec.kind == "node":
             node = shutil.which("node") or "node"
             return [node, str(TS_DIR / "endpoint.cjs"), str(port)]
+        if self.spec.kind == "floor-serve":
+            return [sys.executable, str(BENCH_DIR / "floor_serve.py"), f"{LOCALHOST}:{port}"]
         if self.spec.kind == "trio-serve":
             server = [self.spec.worker_class] if self.spec.worker_class else []
             return [
@@ -860,6 +900,7 @@ def sanity_check(target: Target, workloads: Sequence[str]) -> None:
     checks = [
         (WORKLOADS[name].path.replace("{key}", "sanity-check"), WORKLOADS[name])
         for name in workloads
+        if runs(target.spec, name)
     ]
     for path, workload in checks:
         status, value = _post_json(target.server.ingress_url + path, json.loads(workload.body))
@@ -1083,7 +1124,8 @@ def plan(args: argparse.Namespace, sdks: Sequence[str]) -> Iterator[tuple[int, s
             for concurrency in args.concurrency:
                 shift = index % len(sdks)
                 for sdk in list(sdks[shift:]) + list(sdks[:shift]):
-                    yield rep, workload, concurrency, sdk
+                    if runs(SDKS[sdk], workload):
+                        yield rep, workload, concurrency, sdk
                 index += 1
 
 
@@ -1385,7 +1427,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--sdks",
         type=_csv(str),
         default=",".join(DEFAULT_SDKS),
-        help=f"comma-separated sides, from: {', '.join(SDKS)}",
+        help=f"comma-separated sides, from: {', '.join(SDKS)}. The floor-* sides (not in "
+        "the default) answer greet with canned bytes on a transport alone (builtin server, "
+        "hypercorn trio, hypercorn asyncio): the transport's own cost, without SDK work; they "
+        "take part in the greet workload only (other workloads and the memory point skip "
+        "them, with a note)",
     )
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument(
@@ -1596,8 +1642,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures[name] = error
             log(f"skipping {name}: {failures[name]}")
 
-    load_points = 0 if args.memory_only else len(args.workloads) * len(args.concurrency)
-    n_points = args.reps * load_points * len(sdks)
+    floors = [name for name in sdks if SDKS[name].floor]
+    skipped = [w for w in args.workloads if w not in FLOOR_WORKLOADS]
+    if floors and skipped and not args.memory_only:
+        log(
+            f"note: floor sides ({', '.join(floors)}) answer only "
+            f"{', '.join(FLOOR_WORKLOADS)}: skipping their {', '.join(skipped)} points"
+        )
+    if floors and args.memory:
+        log(f"note: floor sides ({', '.join(floors)}) have no Waiter: no memory point for them")
+    n_points = 0 if args.memory_only else sum(1 for _ in plan(args, sdks))
     log(
         f"load generator: {loadgen_name}; {n_points} points x "
         f"({args.warmup:g} s warm-up + {args.duration:g} s) "
@@ -1623,7 +1677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failures[name] = str(exc)
                 log(f"{name} failed to start:\n{exc}")
         active = [name for name in sdks if name in targets and name not in failures]
-        for name in active if args.memory else []:
+        for name in [n for n in active if not SDKS[n].floor] if args.memory else []:
             try:
                 point = measure_memory(targets[name], args.memory)
             except BenchError as exc:
@@ -1632,7 +1686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             memory.append(point)
             log(
-                f"memory {name:18s} {point['in_flight']}/{point['requested']} in flight: "
+                f"memory {name:23s} {point['in_flight']}/{point['requested']} in flight: "
                 f"{point['idle_rss_mib']:.1f} -> {point['in_flight_rss_mib']:.1f} MiB "
                 f"({_fmt(point['kib_per_invocation'], 1)} KiB each)"
             )
@@ -1647,7 +1701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             points.append(point)
             log(
-                f"rep {rep} {workload:12s} c={concurrency:<3d} {sdk:18s} "
+                f"rep {rep} {workload:12s} c={concurrency:<3d} {sdk:23s} "
                 f"{point['rps']:7.0f} req/s  p50 {point['p50_ms']:6.1f} ms  "
                 f"p99 {point['p99_ms']:6.1f} ms  err {point['errors']}  "
                 f"SDK {point['sdk_cpu_s_per_1k']:.2f} ms  "
