@@ -67,6 +67,9 @@ from ._context.nursery import (
 if TYPE_CHECKING:
     from .context import Context
 
+for _public in (DurableCancelScope, DurableNursery, TaskResult):
+    _public.__module__ = __name__  # tracebacks and reprs show the public import path
+
 __all__ = [
     "DurableCancelScope",
     "DurableNursery",

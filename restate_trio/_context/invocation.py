@@ -522,7 +522,7 @@ class Attempt:
         related_run: NotificationId | None = None,
     ) -> None:
         """End the attempt with a retryable failure (Restate retries the invocation)."""
-        text = message or f"{type(error).__name__}: {error}"
+        text = message or _describe(error)
         stack = "".join(traceback.format_exception(error))
         start = self.machine.start
         logger.warning(
@@ -556,6 +556,16 @@ def _user_code_line() -> str:
     if frame is None or frame.f_code.co_filename.startswith(_TRIO_DIR):
         return "the handler's return"  # no user code between the SDK and trio's task runner
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` of an error; of each leaf for a group (a nursery's), so that the
+    failure Restate shows says what failed, not only that a nursery did."""
+    if not isinstance(error, BaseExceptionGroup):
+        return f"{type(error).__name__}: {error}"
+    group = cast("BaseExceptionGroup[BaseException]", error)
+    parts = [_describe(exc) for exc in group.exceptions]
+    return f"{type(error).__name__} ({len(parts)}): " + "; ".join(parts)
 
 
 def decode(codec: PayloadCodec, data: bytes, tp: object) -> object:

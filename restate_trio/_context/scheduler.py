@@ -164,10 +164,11 @@ class Scheduler:
         machine = attempt.machine
         me = self.holder
         assert me is not None
-        self._check_deadline()
         # A cancellation requested under the baton (by this task or one that had it) is
-        # delivered here, before giving the baton away: deterministically.
+        # delivered here, before giving the baton away: deterministically. (First: a
+        # cancelled scope's effective deadline is -inf.)
         await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_deadline()
         if machine.resolved_at(tree) is not None:
             await trio.lowlevel.checkpoint()  # still a checkpoint, so loops stay cancellable
             return
@@ -302,9 +303,13 @@ class Scheduler:
         """Wait for the baton; returns (or raises what was delivered) holding it. Returns
         at once, without it, when the attempt is over (callers then unwind)."""
         if self.holder is me:
+            # Granted before it got here (a child's first turn, a parent back from trio's
+            # nursery exit): a cancellation requested meanwhile is delivered now, as the
+            # abort callback would have delivered it to a task already parked.
             delivered, me.outcome = me.outcome, None
             if delivered is not None:
                 delivered.unwrap()
+            await trio.lowlevel.checkpoint_if_cancelled()
         elif self._attempt.machine.closed:
             return
         else:
