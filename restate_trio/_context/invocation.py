@@ -561,10 +561,10 @@ def _user_code_line() -> str:
 def _describe(error: BaseException) -> str:
     """``Type: message`` of an error; of each leaf for a group (a nursery's), so that the
     failure Restate shows says what failed, not only that a nursery did."""
-    if not isinstance(error, BaseExceptionGroup):
+    exceptions: tuple[BaseException, ...] | None = getattr(error, "exceptions", None)
+    if not isinstance(error, BaseExceptionGroup) or exceptions is None:
         return f"{type(error).__name__}: {error}"
-    group = cast("BaseExceptionGroup[BaseException]", error)
-    parts = [_describe(exc) for exc in group.exceptions]
+    parts = [_describe(exc) for exc in exceptions]
     return f"{type(error).__name__} ({len(parts)}): " + "; ".join(parts)
 
 
