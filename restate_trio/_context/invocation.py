@@ -561,11 +561,12 @@ def _user_code_line() -> str:
 def _describe(error: BaseException) -> str:
     """``Type: message`` of an error; of each leaf for a group (a nursery's), so that the
     failure Restate shows says what failed, not only that a nursery did."""
+    name, text = type(error).__name__, str(error)
     exceptions: tuple[BaseException, ...] | None = getattr(error, "exceptions", None)
-    if not isinstance(error, BaseExceptionGroup) or exceptions is None:
-        return f"{type(error).__name__}: {error}"
+    if exceptions is None:
+        return f"{name}: {text}"
     parts = [_describe(exc) for exc in exceptions]
-    return f"{type(error).__name__} ({len(parts)}): " + "; ".join(parts)
+    return f"{name} ({len(parts)}): " + "; ".join(parts)
 
 
 def decode(codec: PayloadCodec, data: bytes, tp: object) -> object:
