@@ -365,16 +365,7 @@ class Attempt:
         if self.scheduler is not None:
             await self.scheduler.wait(tree)
             return
-        await self._await_alone(tree)
-        if self.runs.executing:
-            # A combinator decided a race: its losers stop. (An await interrupted by a trio
-            # cancel scope leaves its closure running, to propose its result for a later
-            # await: that model predates durable concurrency, where every cancellation is
-            # deterministic and cancels the closures the task was waiting for.)
-            self.runs.forget_awaiter(tree)
-
-    async def _await_alone(self, tree: FutureTree) -> None:
-        """:meth:`await_tree` in the single-task model: the handler's task drives."""
+        # The single-task model: the handler's task drives the machine itself.
         machine = self.machine
         while True:
             if not machine.replaying:
@@ -385,6 +376,13 @@ class Attempt:
                 self.runs.start(tree)
             progress = self.command(machine.do_progress, tree)
             if progress is Progress.RESOLVED:
+                if self.runs.executing:
+                    # A combinator decided a race: its losers stop. (An await interrupted by
+                    # a trio cancel scope leaves its closure running, to propose its result
+                    # for a later await: that model predates durable concurrency, where
+                    # every cancellation is deterministic and cancels the closures the task
+                    # was waiting for.)
+                    self.runs.forget_awaiter(tree)
                 await trio.lowlevel.checkpoint()
                 return
             if progress is Progress.CANCELLED:
