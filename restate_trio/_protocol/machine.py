@@ -191,6 +191,11 @@ class StateMachine:
         return self._input_closed
 
     @property
+    def waiting_start(self) -> bool:
+        """True until the StartMessage arrived (unless the attempt closed meanwhile)."""
+        return self.phase is Phase.WAITING_START
+
+    @property
     def replaying(self) -> bool:
         return self.phase is Phase.REPLAYING
 

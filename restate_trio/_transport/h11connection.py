@@ -13,7 +13,8 @@ How bytes move:
   ``MAX_HEAD_SIZE`` (h11's ``max_incomplete_event_size``; past it: 431 and close), a serde
   body by ``Router.max_message_size`` (413), and a body nobody reads (after an error reply, or
   after the attempt ended) is dropped up to ``max_message_size`` plus a frame, past which the
-  connection closes.
+  connection closes. So does an invocation whose StartMessage has not arrived
+  ``Router.start_timeout`` seconds after its head: it would hold a ``max_invocations`` slot.
 * The response is streamed (chunked transfer-encoding), not buffered: an attempt's output has
   no size bound of ours, and the runtime reads it as it comes. The head waits for the
   attempt's first output, and output is held back while the attempt is already over, so a
@@ -301,11 +302,22 @@ class H11Connection:
         return True
 
     async def _feed(self, attempt: Attempt, over: trio.Event) -> None:
-        await self._continue()
         router = self._router
+        deadline = trio.current_time() + router.start_timeout
+        await self._continue()
+        machine = attempt.machine
         dropped = 0
         while True:
-            event = await self._next_event()
+            if machine.waiting_start:
+                # A cancelled receive consumes nothing, so the wait can be given up safely.
+                event: h11.Event | None = None
+                with trio.move_on_at(deadline):
+                    event = await self._next_event()
+                if event is None:
+                    router.log_no_start("HTTP/1.1 connection closed")
+                    raise _Gone  # the attempt is aborted and the connection closes
+            else:
+                event = await self._next_event()
             if isinstance(event, h11.Data):
                 if not over.is_set():
                     attempt.feed(bytes(event.data))
