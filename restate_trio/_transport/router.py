@@ -12,8 +12,9 @@ The process-wide limits live here too, so that both servers enforce the same one
 * at most ``max_invocations`` invocations in flight: beyond it a new one is refused before
   anything is built for it (:class:`Refused`; the server answers REFUSED_STREAM or 503);
 * at most ``max_buffered_input`` bytes of request input held across all streams, i.e. partial
-  protocol messages and serde bodies (:meth:`Router.buffer_input`; the server drops the stream
-  that went over it);
+  protocol messages and serde bodies, over HTTP/2, HTTP/1.1 and ASGI alike
+  (:meth:`Router.buffer_input`; the server drops the stream that went over it, or answers a
+  serde request 503);
 * an invocation whose StartMessage has not arrived :attr:`Router.start_timeout` seconds after
   its request head (:data:`START_TIMEOUT`) holds an in-flight slot for nothing: the server
   drops it (the h2 server at its lingering-stream sweeps, after 5-10 s).

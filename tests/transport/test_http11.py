@@ -357,6 +357,37 @@ async def test_a_serde_body_is_bounded_and_expect_100_continue_is_answered() -> 
     assert after.status == 200
 
 
+async def test_serde_bodies_count_against_the_input_budget_over_http_11() -> None:
+    # As over HTTP/2 (test_limits.py): charged while read, 503 past the budget, and given
+    # back on every path (answered, refused, the peer gone).
+    endpoint, _ = default_endpoint(max_message_size=40_000, max_buffered_input=40_000)
+    router = _router(endpoint)
+    path = "/serdes/Greeter/decode/greet/input"
+    async with serving(endpoint) as url:
+        with trio.fail_after(_DEADLINE):
+            async with h11_client(url) as holder, h11_client(url) as client:
+                await holder.head("POST", path, length=30_002)
+                await holder.send(h11.Data(data=b'"' + b"x" * 30_000))
+                await trio.testing.wait_all_tasks_blocked()
+                assert router.buffered_input == 30_001
+                refused = await client.request("POST", path, body=b'"' + b"y" * 19_998 + b'"')
+                assert refused.status == 503, refused
+                assert router.buffered_input == 30_001
+                # The connection of the refused one stays usable; a body that fits is served.
+                assert (await client.request("POST", path, body=b'"bob"')).status == 200
+                await holder.send(h11.Data(data=b'"'), h11.EndOfMessage())
+                answer = await holder.answer()
+                assert answer.status == 200, answer
+                assert router.buffered_input == 0
+                await holder.head("POST", path, length=30_002)
+                await holder.send(h11.Data(data=b'"' + b"x" * 30_000))
+                await trio.testing.wait_all_tasks_blocked()
+                assert router.buffered_input == 30_001
+            # The holder went away mid-body.
+            await trio.testing.wait_all_tasks_blocked()
+            assert router.buffered_input == 0
+
+
 # ---------------------------------------------------------------------------- shutdown
 
 
