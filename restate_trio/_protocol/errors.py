@@ -46,6 +46,15 @@ class ProtocolViolation(ProtocolError):
     code = PROTOCOL_VIOLATION
 
 
+class NotificationLimit(ProtocolError):
+    """The runtime sent more notifications nobody asked for yet than one attempt holds.
+
+    Not a protocol violation (see ``StateMachine._admit``): the attempt fails and Restate
+    retries it, and the next attempt receives those notifications with its journal."""
+
+    code = INTERNAL
+
+
 class UnsupportedFeature(ProtocolError):
     """The handler used a feature the negotiated protocol version lacks."""
 

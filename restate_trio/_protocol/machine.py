@@ -11,6 +11,11 @@ while recorded commands remain → PROCESSING → CLOSED (after End, an error, o
 
 How a replayed command is compared with the journal, and how a divergence is reported, is in
 :mod:`.replay`; which protocol versions exist is in :mod:`.versions`.
+
+What the runtime sends is held until the handler asks for it, so what may be held is bounded
+(:meth:`StateMachine._admit`): a repeated notification is dropped; after the journal, a
+completion for an id no command has is a protocol violation, and signals nobody has asked for
+yet are capped (:data:`MAX_UNMATCHED_SIGNALS`, and ``max_message_size`` bytes).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from . import messages as m, replay
 from .errors import (
     AttemptClosed,
     JournalMismatch,
+    NotificationLimit,
     ProtocolError,
     ProtocolViolation,
     UnsupportedFeature,
@@ -59,6 +65,10 @@ from .types import (
     WorkflowTarget,
 )
 from .versions import is_supported
+
+#: Signals held that arrived after the journal but that the handler has not asked for yet (see
+#: :meth:`StateMachine._admit`): at most this many per attempt.
+MAX_UNMATCHED_SIGNALS = 1_000
 
 
 class Phase(enum.Enum):
@@ -134,6 +144,14 @@ class StateMachine:
         self._pending: Fifo[tuple[NotificationId, Result]] = Fifo()
         # Notifications looked at: id → (position in the order they were looked at, result).
         self._seen: dict[NotificationId, tuple[int, Result]] = {}
+        # Every notification held (pending or seen), as a set: a repeat of one is dropped.
+        self._held: dict[NotificationId, None] = {}
+        # The largest completion id a command of the replayed journal carries (see _admit).
+        self._journal_completion_id = 0
+        # Signals held that the handler has not asked for yet: id → payload bytes (_admit).
+        self._unmatched: dict[NotificationId, int] | None = None
+        self._unmatched_bytes = 0
+        self._max_message_size = max_message_size
         self._input_closed = False
         self._cancel_reported = False
         self.command_index = -1
@@ -171,6 +189,11 @@ class StateMachine:
     @property
     def input_closed(self) -> bool:
         return self._input_closed
+
+    @property
+    def waiting_start(self) -> bool:
+        """True until the StartMessage arrived (unless the attempt closed meanwhile)."""
+        return self.phase is Phase.WAITING_START
 
     @property
     def replaying(self) -> bool:
@@ -241,19 +264,37 @@ class StateMachine:
             nid = _notification_id(msg)
             if nid is None:
                 raise ProtocolViolation(f"notification 0x{type_id:04x} carries no id")
-            self._pending.append((nid, _result_from_template(msg)))  # type: ignore[arg-type]
+            held = self._held
+            count = len(held)
+            held[nid] = None  # one hash of the id: `in`, then an insert, would be two
+            # A repeat is dropped: the first one is the one the handler sees (as it always was),
+            # so repeats cost no memory. (If _admit raises, the attempt is over anyway.)
+            if len(held) != count:
+                if not bootstrapping:
+                    self._admit(nid, msg)  # type: ignore[arg-type]
+                self._pending.append((nid, _result_from_template(msg)))  # type: ignore[arg-type]
         elif m.is_command(type_id):
             if not bootstrapping:
                 raise ProtocolViolation(
                     f"command 0x{type_id:04x} received after the journal was replayed"
                 )
             self._replay.append((type_id, msg))
+            fields = m.COMPLETION_ID_FIELDS.get(type_id)
+            if fields is not None:
+                for field in fields:
+                    self._journal_completion_id = max(
+                        self._journal_completion_id, getattr(msg, field)
+                    )
         elif type_id == m.MessageType.PROPOSE_RUN_COMPLETION_ACK and self.version >= 7:
             assert isinstance(msg, m.ProposeRunCompletionAckMessage)
             cid = msg.completion_id
             if bootstrapping or self.phase is not Phase.PROCESSING or cid not in self._proposals:
                 raise ProtocolViolation(f"unexpected ProposeRunCompletionAck for {cid}")
-            self._pending.append((NotificationId.completion(cid), self._proposals.pop(cid)))
+            result = self._proposals.pop(cid)
+            nid = NotificationId.completion(cid)
+            if nid not in self._held:  # the completion itself may have come first
+                self._held[nid] = None
+                self._pending.append((nid, result))
         elif type_id == m.MessageType.COMMAND_ACK:
             return  # We never request command acks; tolerate them.
         else:
@@ -262,6 +303,51 @@ class StateMachine:
             self._entries_to_receive -= 1
             if self._entries_to_receive == 0:
                 self._bootstrapped()
+
+    def _admit(self, nid: NotificationId, msg: m.NotificationTemplate) -> None:
+        """Check a new notification that arrived after the replayed journal, so that a peer
+        cannot make the attempt hold notifications without limit; raises if it may not be held.
+
+        Why this refuses nothing the runtime sends (protocol reference §4.1-4.3):
+
+        * The runtime completes only commands it has: the replayed journal's, whose ids are
+          known since the bootstrap (:attr:`_journal_completion_id`), and the ones this attempt
+          wrote, whose ids it allocated first (below :attr:`_next_completion_id`). A
+          completion for any other id cannot come from Restate: a protocol violation. (During
+          the bootstrap no id is checked: the journal's notifications may come before the
+          handler re-allocated their ids, and their number is ``known_entries``.)
+        * Signals are different: creating an awakeable journals nothing, so a signal for an
+          awakeable of an earlier attempt may arrive before this attempt re-created it, and any
+          invocation may signal ours by index or by name. Those the handler cannot have asked
+          for yet (an index not allocated, any named signal: names take no id) are capped
+          instead. Over the cap the attempt fails (500) and Restate retries it; the next attempt
+          receives them with its journal, where no cap applies. Nothing is lost: the runtime
+          sends only what it has journaled.
+        """
+        if nid.kind is NotificationKind.COMPLETION:
+            cid = msg.completion_id
+            if cid >= self._next_completion_id and cid > self._journal_completion_id:
+                raise ProtocolViolation(
+                    f"a notification for completion id {cid}, which no command of this "
+                    "invocation has"
+                )
+            return
+        if nid.kind is NotificationKind.SIGNAL and msg.signal_id < self._next_signal_id:
+            return  # a built-in signal (cancel), or an awakeable this attempt created
+        unmatched = self._unmatched
+        if unmatched is None:
+            unmatched = self._unmatched = {}
+        size = msg.ByteSize()
+        if (
+            len(unmatched) >= MAX_UNMATCHED_SIGNALS
+            or self._unmatched_bytes + size > self._max_message_size
+        ):
+            raise NotificationLimit(
+                f"more than {MAX_UNMATCHED_SIGNALS} signals, or {self._max_message_size} "
+                "bytes of them, arrived that the handler has not asked for yet"
+            )
+        unmatched[nid] = size
+        self._unmatched_bytes += size
 
     def _on_start(self, msg: m.StartMessage) -> None:
         if msg.known_entries == 0:
@@ -497,7 +583,7 @@ class StateMachine:
         self._executing.pop(nid, None)
 
     def _has_notification(self, nid: NotificationId) -> bool:
-        return nid in self._seen or any(n == nid for n, _ in self._pending)
+        return nid in self._held
 
     def propose_run_completion(self, nid: NotificationId, result: Success | Failure) -> None:
         """Propose the outcome of a run's closure (not a journal entry)."""
@@ -625,7 +711,11 @@ class StateMachine:
         self._next_signal_id += 1
         raw = start.id + index.to_bytes(4, "big")
         awakeable_id = "sign_1" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-        return awakeable_id, NotificationId.signal(index)
+        nid = NotificationId.signal(index)
+        if self._unmatched:
+            # Its signal came early (an awakeable of an earlier attempt): asked for now.
+            self._unmatched_bytes -= self._unmatched.pop(nid, 0)
+        return awakeable_id, nid
 
     def sys_complete_awakeable(
         self, awakeable_id: str, result: Success | Failure, name: str = ""
@@ -773,8 +863,7 @@ class StateMachine:
                 return Progress.CANCELLED
             if self._pending:
                 nid, result = self._pending.popleft()
-                if nid not in self._seen:
-                    self._seen[nid] = (len(self._seen), result)
+                self._seen[nid] = (len(self._seen), result)  # never a repeat (see _held)
                 continue
             if self._replay:
                 self._mismatch(replay.await_added(self.command_index + 1, self._replay))

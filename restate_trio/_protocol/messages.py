@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from restate_trio._protocol._pb import protocol_pb2 as _pb
 
 __all__ = [
+    "COMPLETION_ID_FIELDS",
     "MESSAGE_CLASSES",
     "AttachInvocationCommandMessage",
     "AttachInvocationCompletionNotificationMessage",
@@ -335,6 +336,22 @@ MESSAGE_CLASSES: Final[dict[int, type[Message]]] = {
     MessageType.SIGNAL_NOTIFICATION: SignalNotificationMessage,
 }
 """Type id -> generated message class, for every type id in :class:`MessageType`."""
+
+#: The fields of each command that carry completion ids: the ids of the notifications the
+#: runtime may send for it. Commands not listed carry none.
+COMPLETION_ID_FIELDS: Final[dict[int, tuple[str, ...]]] = {
+    MessageType.GET_LAZY_STATE_COMMAND: ("result_completion_id",),
+    MessageType.GET_LAZY_STATE_KEYS_COMMAND: ("result_completion_id",),
+    MessageType.GET_PROMISE_COMMAND: ("result_completion_id",),
+    MessageType.PEEK_PROMISE_COMMAND: ("result_completion_id",),
+    MessageType.COMPLETE_PROMISE_COMMAND: ("result_completion_id",),
+    MessageType.SLEEP_COMMAND: ("result_completion_id",),
+    MessageType.CALL_COMMAND: ("invocation_id_notification_idx", "result_completion_id"),
+    MessageType.ONE_WAY_CALL_COMMAND: ("invocation_id_notification_idx",),
+    MessageType.RUN_COMMAND: ("result_completion_id",),
+    MessageType.ATTACH_INVOCATION_COMMAND: ("result_completion_id",),
+    MessageType.GET_INVOCATION_OUTPUT_COMMAND: ("result_completion_id",),
+}
 
 _TYPE_BY_CLASS: Final[dict[type[Message], MessageType]] = {
     cls: MessageType(type_id) for type_id, cls in MESSAGE_CLASSES.items()

@@ -13,9 +13,11 @@ Two hypercorn behaviours shape this module (see ecosystem notes, hypercorn #329)
 The router's limits apply here as on the h2 server, within what ASGI can say: beyond
 ``max_invocations`` an invocation is answered 503 with ``Retry-After`` (Restate treats it as
 rate limiting and retries after that delay); an invocation whose partial input would take the
-process over ``max_buffered_input`` is failed with an ErrorMessage (Restate retries it). ASGI
-cannot reset a stream, so a stream whose invocation is over but whose peer keeps its half open
-stays until the peer ends it or the connection closes; it no longer counts as in flight.
+process over ``max_buffered_input`` is failed with an ErrorMessage (Restate retries it), and so
+is one whose StartMessage has not arrived ``Router.start_timeout`` seconds after its request
+head (it would hold a ``max_invocations`` slot). ASGI cannot reset a stream, so a stream whose
+invocation is over but whose peer keeps its half open stays until the peer ends it or the
+connection closes; it no longer counts as in flight.
 """
 
 from __future__ import annotations
@@ -126,14 +128,24 @@ class RestateApp:
         machine = attempt.machine
         held = 0  # input the attempt holds (a partial message), charged to the router
         queued = _queued(receive)
+        deadline = trio.current_time() + router.start_timeout
         try:
             while True:
-                if queued is None:
-                    message = await receive()
-                else:
+                message: Message | None = None
+                if queued is not None:
                     try:
                         message = queued()
                     except trio.WouldBlock:
+                        message = None
+                if message is None:
+                    if machine.waiting_start:
+                        with trio.move_on_at(deadline):
+                            message = await receive()
+                        if message is None:
+                            router.log_no_start("invocation failed")
+                            attempt.reject_input(_NO_START)
+                            continue  # and drain on: the stream ends when the peer ends it
+                    else:
                         message = await receive()
                 kind = message.get("type")
                 if kind == "http.request":
@@ -193,6 +205,10 @@ class _Writer:
             self.busy = False
 
 
+_NO_START = (
+    "restate_trio: the StartMessage did not arrive within the endpoint's start timeout; this "
+    "attempt was failed"
+)
 _OVER_BUDGET = (
     "restate_trio: the input buffered across this endpoint's streams would exceed "
     "max_buffered_input; this attempt was failed to stay within it"

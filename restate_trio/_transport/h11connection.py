@@ -11,9 +11,12 @@ How bytes move:
 * Request bytes go straight into ``Attempt.feed`` as they arrive, as over HTTP/2: nothing
   waits in a buffer of ours. What we do buffer is bounded: a request head by
   ``MAX_HEAD_SIZE`` (h11's ``max_incomplete_event_size``; past it: 431 and close), a serde
-  body by ``Router.max_message_size`` (413), and a body nobody reads (after an error reply, or
-  after the attempt ended) is dropped up to ``max_message_size`` plus a frame, past which the
-  connection closes.
+  body by ``Router.max_message_size`` (413) and, while it is read, by the router's
+  process-wide ``max_buffered_input`` (503), as over HTTP/2, and a body nobody reads (after an
+  error reply, or after the attempt ended) is dropped up to ``max_message_size`` plus a frame,
+  past which the connection closes. It closes too (its attempt aborted) when an invocation's
+  StartMessage has not arrived ``Router.start_timeout`` seconds after its head: it would hold
+  a ``max_invocations`` slot.
 * The response is streamed (chunked transfer-encoding), not buffered: an attempt's output has
   no size bound of ours, and the runtime reads it as it comes. The head waits for the
   attempt's first output, and output is held back while the attempt is already over, so a
@@ -194,7 +197,10 @@ class H11Connection:
                 return False
         elif isinstance(route, Serde):
             body = await self._read_body(self._router.max_message_size)
-            await self._reply(self._router.convert(route, body), request)
+            if isinstance(body, Reply):
+                await self._reply(body, request)
+            else:  # converted before anything else runs: as if its bytes were still held
+                await self._reply(self._router.convert(route, body), request)
         elif isinstance(route, Refused):
             # Too many invocations in flight; Restate treats 503 as rate limiting and retries.
             await self._reply(OVERLOADED, request, route.retry_after_header)
@@ -209,23 +215,33 @@ class H11Connection:
         if self._conn.they_are_waiting_for_100_continue:
             await self._send(self._encode(h11.InformationalResponse(status_code=100, headers=[])))
 
-    async def _read_body(self, limit: int) -> bytes | None:
-        """The whole request body; ``None`` once it exceeds ``limit`` (the rest is left to
-        :meth:`_discard_body`)."""
+    async def _read_body(self, limit: int) -> bytes | Reply | None:
+        """The whole request body; ``None`` once it exceeds ``limit``, a 503 once it would
+        take the process over the router's ``max_buffered_input`` (the rest is left to
+        :meth:`_discard_body` in both cases). Its bytes count against that budget while they
+        are read, and are given back however this ends (a peer that goes away included)."""
         await self._continue()
+        router = self._router
         chunks: list[bytes] = []
         size = 0
-        while True:
-            event = await self._next_event()
-            if isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > limit:
-                    return None
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks)
-            else:
-                raise _Gone
+        try:
+            while True:
+                event = await self._next_event()
+                if isinstance(event, h11.Data):
+                    size += len(event.data)
+                    if size > limit:
+                        return None
+                    chunk = bytes(event.data)
+                    chunks.append(chunk)
+                    if not router.buffer_input(len(chunk)):
+                        router.log_over_budget("HTTP/1.1 serde request answered 503")
+                        return OVERLOADED
+                elif isinstance(event, h11.EndOfMessage):
+                    return b"".join(chunks)
+                else:
+                    raise _Gone
+        finally:
+            router.buffer_input(-sum(map(len, chunks)))
 
     async def _discard_body(self) -> bool:
         """Drop the rest of a request body nobody reads, within the discard limit; whether it
@@ -301,11 +317,22 @@ class H11Connection:
         return True
 
     async def _feed(self, attempt: Attempt, over: trio.Event) -> None:
-        await self._continue()
         router = self._router
+        deadline = trio.current_time() + router.start_timeout
+        await self._continue()
+        machine = attempt.machine
         dropped = 0
         while True:
-            event = await self._next_event()
+            if machine.waiting_start:
+                # A cancelled receive consumes nothing, so the wait can be given up safely.
+                event: h11.Event | None = None
+                with trio.move_on_at(deadline):
+                    event = await self._next_event()
+                if event is None:
+                    router.log_no_start("HTTP/1.1 connection closed")
+                    raise _Gone  # the attempt is aborted and the connection closes
+            else:
+                event = await self._next_event()
             if isinstance(event, h11.Data):
                 if not over.is_set():
                     attempt.feed(bytes(event.data))

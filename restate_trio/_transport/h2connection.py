@@ -38,6 +38,8 @@ Limits (besides MAX_CONCURRENT_STREAMS, which h2 enforces with a GOAWAY):
   the connection with FRAME_SIZE_ERROR at once (``_check_h2_backlog``).
 * A stream whose response is complete while the peer keeps its half open is reset after a
   grace period (``_reap_lingering``): it would hold one of the connection's streams forever.
+  So is an invocation stream whose StartMessage has not arrived by then (CANCEL): it would
+  hold one of the router's ``max_invocations`` slots.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class _Stream:
         "reset",
         "serde",
         "unacked",
+        "unstarted",
     )
 
     def __init__(self, stream_id: int, connection: H2ServerConnection) -> None:
@@ -140,6 +143,7 @@ class _Stream:
         self.discarded = 0  # bytes dropped since nobody reads them any more
         self.buffered = 0  # input held (partial message, serde body), charged to the router
         self.lingering = False  # seen complete-but-open by the last sweep (_reap_lingering)
+        self.unstarted = False  # seen waiting for its StartMessage by the last sweep
 
     def has_output(self) -> None:
         """The attempt's output listener (a bound method: no closure per invocation)."""
@@ -453,11 +457,25 @@ class H2ServerConnection:
         whose peer still keeps its half open, once they were seen so by two sweeps in a row.
         RST_STREAM(NO_ERROR) is how HTTP/2 tells a client that a complete response needs no
         more of its request (RFC 9113 §8.1); a response stuck behind a window the peer never
-        opens is CANCELled. One task per connection, only while it has streams."""
+        opens is CANCELled. Likewise an invocation whose StartMessage two sweeps have not
+        seen (Restate sends it with the request head): CANCELled, its attempt aborted, which
+        frees its ``max_invocations`` slot. One task per connection, only while it has
+        streams."""
         with scope:
             while self._streams:
                 await trio.sleep(LINGER_SWEEP)
                 for stream in list(self._streams.values()):
+                    attempt = stream.attempt
+                    if attempt is not None and attempt.machine.waiting_start:
+                        if not stream.unstarted:
+                            stream.unstarted = True
+                            continue
+                        self._router.log_no_start(f"stream {stream.id} reset (CANCEL)")
+                        with suppress(h2.exceptions.StreamClosedError):
+                            self._conn.reset_stream(stream.id, _CODES.CANCEL)
+                        del self._streams[stream.id]
+                        self._forget(stream)
+                        continue
                     if not stream.finished or stream.remote_closed:
                         continue
                     if not stream.lingering:

@@ -12,8 +12,15 @@ The process-wide limits live here too, so that both servers enforce the same one
 * at most ``max_invocations`` invocations in flight: beyond it a new one is refused before
   anything is built for it (:class:`Refused`; the server answers REFUSED_STREAM or 503);
 * at most ``max_buffered_input`` bytes of request input held across all streams, i.e. partial
-  protocol messages and serde bodies (:meth:`Router.buffer_input`; the server drops the stream
-  that went over it).
+  protocol messages and serde bodies, over HTTP/2, HTTP/1.1 and ASGI alike
+  (:meth:`Router.buffer_input`; the server drops the stream that went over it, or answers a
+  serde request 503);
+* an invocation whose StartMessage has not arrived :attr:`Router.start_timeout` seconds after
+  its request head (:data:`START_TIMEOUT`) holds an in-flight slot for nothing: the server
+  drops it (the h2 server at its lingering-stream sweeps, after 5-10 s).
+
+What one attempt holds of the runtime's notifications is bounded by its state machine
+(``machine.MAX_UNMATCHED_SIGNALS``).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from .logs import RateLimitedWarning
 __all__ = [
     "DEFAULT_MAX_INVOCATIONS",
     "OVERLOADED",
+    "START_TIMEOUT",
     "SERVER_HEADER",
     "Invocation",
     "Refused",
@@ -72,6 +80,10 @@ SERVER_HEADER = (b"x-restate-server", f"restate-trio/{__version__}".encode())
 DEFAULT_MAX_INVOCATIONS = 10_000
 # Seconds a 503 asks Restate to wait before retrying a refused invocation (ASGI path).
 RETRY_AFTER = 1
+# Seconds an invocation may wait for its StartMessage after its request head. Restate sends it
+# with the head (in the same write, or the next one), so only a stalled or hostile peer waits
+# this long; meanwhile the stream counts against max_invocations.
+START_TIMEOUT = 10.0
 
 
 def default_max_buffered_input(max_message_size: int) -> int:
@@ -175,6 +187,10 @@ class Router:
         # instances, so that an overload does not hide identity rejections, nor the reverse.
         self.log_rejection = RateLimitedWarning(logger)
         self.log_overload = RateLimitedWarning(logger)
+        self.log_stalled = RateLimitedWarning(logger)
+        #: Seconds an invocation may wait for its StartMessage (the servers read it per
+        #: invocation; tests shorten it).
+        self.start_timeout = START_TIMEOUT
         self.draining = False
 
     # ------------------------------------------------------------------ attempts
@@ -219,6 +235,11 @@ class Router:
             "max_buffered_input (%d bytes)",
             what,
             self.max_buffered_input,
+        )
+
+    def log_no_start(self, what: str) -> None:
+        self.log_stalled(
+            "restate_trio: an invocation's StartMessage did not arrive in time; %s", what
         )
 
     # ------------------------------------------------------------------ requests

@@ -199,6 +199,20 @@ def test_ready_only_after_all_known_entries(version: int) -> None:
     assert sm.ready
 
 
+def test_waiting_start_until_the_start_message_arrived() -> None:
+    # What the servers' start timeout looks at.
+    sm = StateMachine(6)
+    whole = frame(start(2))
+    sm.feed(whole[:-1])
+    assert sm.waiting_start
+    sm.feed(whole[-1:])
+    assert not sm.waiting_start
+    assert not ready(sm)  # the journal is still to come: not what the timeout is about
+    closed = StateMachine(6)
+    closed.feed(frame(input_command()))  # not a StartMessage: closed
+    assert not closed.waiting_start
+
+
 @all_versions
 def test_first_frame_not_start(version: int) -> None:
     sm = StateMachine(version)

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import h11
 import pytest
 import trio
+import trio.testing
 from rawh2 import INVOCATION_V6, connect, input_frame, start_frame
 from test_asgi import _DEADLINE, assert_greeted, default_endpoint, greet, serving
 
@@ -23,7 +25,9 @@ import restate_trio as restate
 from examples.services import Counter, Greeter
 from restate_trio._protocol import messages as m
 from restate_trio._protocol.framing import FrameDecoder
+from restate_trio._transport.asgi import RestateApp
 from restate_trio._transport.h11connection import MAX_HEAD_SIZE
+from restate_trio._transport.router import Router
 from restate_trio._transport.server import PREFACE, sniff
 from restate_trio.testing import RestateServer, serve_endpoint
 
@@ -108,6 +112,10 @@ class H11Client:
             body += event.data
         answer.body = bytes(body)
         return answer
+
+
+def _router(endpoint: restate.Endpoint) -> Router:
+    return cast(RestateApp, endpoint.app()).router
 
 
 def _address(url: str) -> tuple[str, int]:
@@ -303,6 +311,32 @@ async def test_a_body_nobody_reads_is_bounded() -> None:
                 assert await closed_by_server(client.stream)
 
 
+async def test_an_invocation_whose_start_never_arrives_closes_its_connection() -> None:
+    # It would hold a max_invocations slot: after Router.start_timeout (shortened here) the
+    # attempt is aborted and the connection closed, as for the other bounds of a request.
+    endpoint, blocker = default_endpoint()
+    router = _router(endpoint)
+    router.start_timeout = 0.1
+    async with serving(endpoint) as url:
+        with trio.fail_after(_DEADLINE):
+            async with h11_client(url) as running, h11_client(url) as stalled:
+                await running.head("POST", "/invoke/Blocker/wait", INVOKE_HEADERS, len(GREET_BODY))
+                await running.send(h11.Data(data=GREET_BODY), h11.EndOfMessage())
+                await blocker.entered.wait()
+                await stalled.head("POST", "/invoke/Greeter/greet", INVOKE_HEADERS, len(GREET_BODY))
+                await stalled.send(h11.Data(data=GREET_BODY[:5]))  # half a StartMessage
+                assert await closed_by_server(stalled.stream)
+                await trio.testing.wait_all_tasks_blocked()
+                assert router.in_flight == 1  # its slot is free again
+                assert not blocker.torn_down.is_set()
+            async with h11_client(url) as client:
+                assert_greeted_11(
+                    await client.request(
+                        "POST", "/invoke/Greeter/greet", INVOKE_HEADERS, GREET_BODY
+                    )
+                )
+
+
 async def test_a_serde_body_is_bounded_and_expect_100_continue_is_answered() -> None:
     endpoint, _ = default_endpoint(max_message_size=1024)
     path = "/serdes/Greeter/decode/greet/input"
@@ -321,6 +355,37 @@ async def test_a_serde_body_is_bounded_and_expect_100_continue_is_answered() -> 
     assert json.loads(decoded.body) == "bob"
     assert too_large.status == 413
     assert after.status == 200
+
+
+async def test_serde_bodies_count_against_the_input_budget_over_http_11() -> None:
+    # As over HTTP/2 (test_limits.py): charged while read, 503 past the budget, and given
+    # back on every path (answered, refused, the peer gone).
+    endpoint, _ = default_endpoint(max_message_size=40_000, max_buffered_input=40_000)
+    router = _router(endpoint)
+    path = "/serdes/Greeter/decode/greet/input"
+    async with serving(endpoint) as url:
+        with trio.fail_after(_DEADLINE):
+            async with h11_client(url) as holder, h11_client(url) as client:
+                await holder.head("POST", path, length=30_002)
+                await holder.send(h11.Data(data=b'"' + b"x" * 30_000))
+                await trio.testing.wait_all_tasks_blocked()
+                assert router.buffered_input == 30_001
+                refused = await client.request("POST", path, body=b'"' + b"y" * 19_998 + b'"')
+                assert refused.status == 503, refused
+                assert router.buffered_input == 30_001
+                # The connection of the refused one stays usable; a body that fits is served.
+                assert (await client.request("POST", path, body=b'"bob"')).status == 200
+                await holder.send(h11.Data(data=b'"'), h11.EndOfMessage())
+                answer = await holder.answer()
+                assert answer.status == 200, answer
+                assert router.buffered_input == 0
+                await holder.head("POST", path, length=30_002)
+                await holder.send(h11.Data(data=b'"' + b"x" * 30_000))
+                await trio.testing.wait_all_tasks_blocked()
+                assert router.buffered_input == 30_001
+            # The holder went away mid-body.
+            await trio.testing.wait_all_tasks_blocked()
+            assert router.buffered_input == 0
 
 
 # ---------------------------------------------------------------------------- shutdown

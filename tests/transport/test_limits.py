@@ -1,7 +1,7 @@
 """The limits that protect the process, on both servers (the ``transport`` fixture) where the
 behaviour is shared: the in-flight invocation cap, the cross-stream input budget, streams that
-linger after their invocation ended, 10,000 streams on one connection, and what h2 itself
-buffers for a hostile peer.
+linger after their invocation ended, invocations whose StartMessage never arrives, 10,000 streams
+on one connection, and what h2 itself buffers for a hostile peer.
 
 Where the servers must differ, the difference is what ASGI can express: the builtin server refuses
 or resets a stream, the ASGI app under hypercorn answers 503 or fails the attempt with an
@@ -35,9 +35,10 @@ from test_asgi import (
 import restate_trio as restate
 from examples.services import Greeter
 from restate_trio._protocol import messages as m
+from restate_trio._protocol.framing import FrameDecoder
 from restate_trio._transport import h2connection
 from restate_trio._transport.asgi import RestateApp
-from restate_trio._transport.router import Router
+from restate_trio._transport.router import START_TIMEOUT, Router
 
 _CODES = h2.errors.ErrorCodes
 
@@ -423,6 +424,93 @@ async def _hold_blocker(client: H2Client) -> StreamState:
         body=start_frame() + input_frame(b""),
         end=False,
     )
+
+
+# ---------------------------------------------------------------------------- no Start
+
+
+async def test_an_invocation_whose_start_never_arrives_is_dropped_and_frees_its_slot(
+    transport: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The builtin server resets it at its sweeps (two of LINGER_SWEEP); the ASGI app fails the
+    # attempt after Router.start_timeout. Both shortened here.
+    monkeypatch.setattr(h2connection, "LINGER_SWEEP", 0.05)
+    endpoint, blocker = default_endpoint()
+    router = _router(endpoint)
+    router.start_timeout = 0.1
+    async with serving(endpoint, transport) as url, connect(url) as client:
+        with trio.fail_after(_DEADLINE), caplog.at_level(logging.DEBUG, "restate_trio"):
+            running = await _hold_blocker(client)  # its Start arrived: left alone
+            stalled = [
+                await client.request(
+                    "/invoke/Greeter/greet", headers=invocation_headers(), end=False
+                ),
+                # Half a StartMessage: not arrived either.
+                await client.request(
+                    "/invoke/Greeter/greet",
+                    headers=invocation_headers(),
+                    body=start_frame()[:5],
+                    end=False,
+                ),
+            ]
+            await blocker.entered.wait()
+            for state in stalled:
+                if transport == "builtin":
+                    await client.wait_for(state, state.reset.is_set)
+                    assert state.reset_code == _CODES.CANCEL
+                else:  # the attempt is failed with a clear error; Restate retries it
+                    await client.wait_for(state, lambda s=state: _has_error(s))
+                    assert "StartMessage" in error_frames(state)[0].message
+                    await client.end(state)
+                    await client.response(state)
+            await _settled()
+            assert router.in_flight == 1  # their slots are free again
+            assert router.buffered_input == 0
+            assert not running.reset.is_set()
+            assert not blocker.torn_down.is_set()
+            assert_greeted(await greet(client))
+        # Logged rate-limited: one WARNING, the other at DEBUG.
+        stalls = [r for r in caplog.records if "StartMessage" in r.getMessage()]
+        assert [r.levelno for r in stalls] == [logging.WARNING, logging.DEBUG]
+        assert not client.terminated.is_set()
+
+
+async def test_the_asgi_app_fails_an_invocation_without_start_at_the_default_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # In-process, on virtual time: the ASGI app at the default Router.start_timeout (10 s).
+    endpoint, _ = default_endpoint()
+    router = _router(endpoint)
+    assert router.start_timeout == START_TIMEOUT == 10.0
+    send_in, receive = trio.open_memory_channel[dict[str, object]](10)
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "2",
+        "method": "POST",
+        "path": "/invoke/Greeter/greet",
+        "headers": [(k.encode(), v.encode()) for k, v in invocation_headers()],
+    }
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(endpoint.app(), scope, receive.receive, send)  # type: ignore[arg-type]
+        await send_in.send({"type": "http.request", "body": start_frame()[:5], "more_body": True})
+        await trio.sleep(START_TIMEOUT - 0.5)
+        assert router.in_flight == 1
+        assert [msg["type"] for msg in sent] == ["http.response.start"]
+        await trio.sleep(1)
+        assert router.in_flight == 0  # the slot is free, while the stream still drains
+        (body,) = [msg["body"] for msg in sent if msg["type"] == "http.response.body"]
+        decoder = FrameDecoder()
+        (error_frame,) = decoder.feed(cast(bytes, body))
+        error = m.decode(error_frame.type, error_frame.payload)
+        assert isinstance(error, m.ErrorMessage)
+        assert "StartMessage" in error.message
+        await send_in.send({"type": "http.request", "body": b"late", "more_body": False})
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 # ---------------------------------------------------------------------------- h2 buffers
