@@ -169,6 +169,19 @@ def is_running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+async def process_gone(pid: int) -> None:
+    """Return once process ``pid`` (not necessarily our child) has exited."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        await trio.lowlevel.wait_readable(fd)
+    finally:
+        os.close(fd)
+    assert not is_running(pid)
+
+
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
@@ -258,7 +271,12 @@ async def test_a_sigkilled_supervisor_leaves_no_worker_holding_the_port(
         running.process.kill()
         # stdout reaches EOF once every process holding it (the workers too) has exited.
         assert await running.exited() == -signal.SIGKILL
-        assert not any(is_running(pid) for pid in pids)
+        # A process closes its files (stdout, the listening socket) on its way out, a moment
+        # before it is a zombie: wait for each worker's exit itself (a pidfd becomes readable
+        # then), within a deadline.
+        with trio.fail_after(10):
+            for pid in pids:
+                await process_gone(pid)
         listen_on(port_of(url))
 
 
