@@ -149,7 +149,7 @@ class DurableNursery:
         etype: type[BaseException] | None,
         exc: BaseException | None,
         tb: types.TracebackType | None,
-    ) -> bool:
+    ) -> bool:  # True, as trio's: a Cancelled of the nursery's own scope was absorbed
         manager, join = self._manager, self._join
         assert manager is not None
         assert join is not None

@@ -6,8 +6,10 @@ report unused ignores, so the file fails to type-check if the error disappears.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, assert_type
+
+import trio
 
 import restate_trio as restate
 
@@ -100,3 +102,26 @@ class Caller:
         promise = ctx.promise("p", type=str)
         assert_type(await promise.value(), str)
         assert_type(await promise.peek(), str | None)
+
+
+async def _child(ctx: restate.Context, name: str, times: int) -> str:
+    return name * times
+
+
+class Concurrent:
+    async def fan(self, ctx: restate.Context) -> None:
+        async with restate.open_nursery(ctx) as nursery:
+            assert_type(nursery, restate.DurableNursery)
+            result = nursery.start_soon_result(_child, ctx, "a", 2)
+            assert_type(result, restate.TaskResult[str])
+            nursery.start_soon(_child, ctx, "b", 1)
+            nursery.start_soon(_child, ctx, "b")  # type: ignore[arg-type]
+            nursery.start_soon(_child, ctx, 1, 1)  # type: ignore[arg-type]
+            assert_type(nursery.cancel_scope, trio.CancelScope)
+            assert_type(result.value, str)  # (read it after the block; here: its type)
+        with restate.move_on_after(ctx, timedelta(seconds=1)) as scope:
+            assert_type(scope, restate.DurableCancelScope)
+        assert_type(scope.cancelled_caught, bool)
+        with restate.fail_at(ctx, datetime(2030, 1, 1, tzinfo=UTC), shield=True):
+            pass
+        restate.move_on_after(ctx, 5)  # type: ignore[arg-type]
