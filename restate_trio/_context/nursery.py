@@ -136,6 +136,7 @@ class DurableNursery:
         scheduler.spawn(nursery, join, body, name=f"durable task {label}")
 
     async def __aenter__(self) -> Self:
+        """Open the nursery; the handler's attempt switches to durable concurrency."""
         scheduler = self._attempt.activate_scheduler()
         holder = scheduler.holder
         assert holder is not None
@@ -149,7 +150,9 @@ class DurableNursery:
         etype: type[BaseException] | None,
         exc: BaseException | None,
         tb: types.TracebackType | None,
-    ) -> bool:  # True, as trio's: a Cancelled of the nursery's own scope was absorbed
+    ) -> bool:
+        """Wait for the tasks (giving the turn up meanwhile); True, as trio's, when a
+        cancellation of the nursery's own scope was absorbed."""
         manager, join = self._manager, self._join
         assert manager is not None
         assert join is not None
@@ -202,18 +205,22 @@ class DurableCancelScope:
 
     @property
     def cancel_called(self) -> bool:
+        """Whether the block was cancelled (by its timer or by :meth:`cancel`)."""
         return self._scope.cancel_called
 
     @property
     def cancelled_caught(self) -> bool:
+        """Whether the block ended because it was cancelled (as trio's)."""
         return self._scope.cancelled_caught
 
     @property
     def shield(self) -> bool:
+        """Whether cancellations from outside the block are kept out of it (as trio's)."""
         return self._scope.shield
 
     @shield.setter
     def shield(self, value: bool) -> None:
+        """Shield the block from outside cancellations, or stop shielding it."""
         self._scope.shield = value
 
     def cancel(self) -> None:
@@ -221,6 +228,7 @@ class DurableCancelScope:
         self._scope.cancel()
 
     def __enter__(self) -> Self:
+        """Journal the timer and enter the scope."""
         attempt = self._attempt
         scheduler = attempt.activate_scheduler()
         nid = attempt.command(attempt.machine.sys_sleep, self._wake_up_ms, "timeout")
@@ -235,6 +243,8 @@ class DurableCancelScope:
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> bool:
+        """Leave the scope; raises DurableTimeoutError for the ``fail_*`` forms when the
+        timer cancelled the block."""
         timer = self._timer
         assert timer is not None
         scheduler = self._attempt.scheduler
