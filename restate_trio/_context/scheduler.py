@@ -309,7 +309,6 @@ class Scheduler:
             delivered, me.outcome = me.outcome, None
             if delivered is not None:
                 delivered.unwrap()
-            await trio.lowlevel.checkpoint_if_cancelled()
         elif self._attempt.machine.closed:
             return
         else:
@@ -322,8 +321,13 @@ class Scheduler:
             await trio.lowlevel.wait_task_rescheduled(abort)
         if me.propagate_cancel:
             me.propagate_cancel = False
-            await self._attempt.propagate_cancel()
+            # SDK work that must finish even when a trio cancellation is pending too.
+            with trio.CancelScope(shield=True):
+                await self._attempt.propagate_cancel()
             raise Cancelled()
+        # A turn that starts after a cancellation (requested while this task waited in the
+        # ready queue) starts with it, at this durable await.
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     def _abort(
         self, me: DurableTask, raise_cancel: trio.lowlevel.RaiseCancelT
@@ -334,17 +338,18 @@ class Scheduler:
             me.parked = False
             self._waiting.pop(me.index, None)
             return trio.lowlevel.Abort.SUCCEEDED
-        me.outcome = _outcome.capture(raise_cancel)
-        me.propagate_cancel = False
         if me.state == _WAITING:
+            me.outcome = _outcome.capture(raise_cancel)
             del self._waiting[me.index]
             me.state = _READY
             self._aborted.append(me)
             if self.holder is None and not self._advancing:
                 # Cancelled from outside the baton (not deterministic to begin with).
                 self._give_up(me)
-        # _READY: it keeps its place and gets the cancellation on its turn. _JOINING cannot
-        # be parked here (end_join is shielded).
+        # _READY: it keeps its place and what it was woken with (a resolved await, or
+        # restate_trio.Cancelled), as a trio task already rescheduled would; the cancellation
+        # stays pending and meets it at the start of its turn (in _park). _JOINING cannot be
+        # parked here (end_join is shielded).
         return trio.lowlevel.Abort.FAILED
 
     def _flush_aborted(self) -> None:

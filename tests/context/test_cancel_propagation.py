@@ -176,3 +176,49 @@ async def test_a_journaled_cancellation_replays_without_writing_anything_again(
         d.start(journal, eof=True)
         assert await d.finish() == [m.OutputCommandMessage(failure=CANCELLED), m.EndMessage()]
     assert len(order.seen) == 1
+
+
+class Split:
+    """The calls of Order.place, made by two durable tasks."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def place(self, ctx: restate.Context) -> None:
+        async def call(service: str, handler: str, arg: bytes) -> None:
+            try:
+                await ctx.generic_call(service, handler, arg)
+            except restate.Cancelled:
+                self.seen.append(service)
+                raise
+
+        try:
+            async with restate.open_nursery(ctx) as nursery:
+                nursery.start_soon(call, "Payments", "charge", b"1")
+                nursery.start_soon(call, "Stock", "reserve", b"2")
+        except BaseExceptionGroup as group:
+            if group.split(restate.Cancelled)[1] is not None:
+                raise
+            ctx.generic_send("Payments", "refund", b"1")
+            raise restate.Cancelled() from None
+
+
+@pytest.mark.parametrize("version", [6, 7])
+async def test_cancel_in_durable_tasks_propagates_once_then_reaches_each_task(
+    autojump_clock: MockClock, version: int
+) -> None:
+    split = Split()
+    async with drive(split, "place", version=version) as d:
+        d.start()
+        assert await d.output() == [CHARGE, RESERVE]
+        d.feed(call_invocation_id(1, "inv_charge"), call_invocation_id(3, "inv_stock"))
+        assert await d.output() == []
+        d.feed(cancel_signal())
+        assert await d.finish() == [
+            cancel_of("inv_charge"),
+            cancel_of("inv_stock"),
+            REFUND,
+            m.OutputCommandMessage(failure=CANCELLED),
+            m.EndMessage(),
+        ]
+    assert split.seen == ["Payments", "Stock"]
