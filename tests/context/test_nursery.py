@@ -190,6 +190,56 @@ class Fan:
         return await winner
 
 
+class Shapes:
+    """Less common shapes: a parent cancelling its nursery, a child starting siblings,
+    compensation in a shielded scope after a timeout, a wide fan-out."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    async def parent_cancels(self, ctx: restate.Context) -> list[str]:
+        async def watched(tag: str) -> None:
+            try:
+                await sleeper(ctx, tag, 1)
+            except trio.Cancelled:
+                self.log.append(tag)
+                raise
+
+        async with restate.open_nursery(ctx) as nursery:
+            nursery.start_soon(watched, "a")
+            nursery.start_soon(watched, "b")
+            await ctx.sleep(timedelta(seconds=1), name="parent")
+            nursery.cancel_scope.cancel()
+        return self.log
+
+    async def child_starts_siblings(self, ctx: restate.Context) -> list[str]:
+        results: list[restate.TaskResult[str]] = []
+
+        async def starter(nursery: restate.DurableNursery) -> str:
+            await ctx.sleep(timedelta(seconds=1), name="starter")
+            results.append(nursery.start_soon_result(sleeper, ctx, "late", 1))
+            return "starter"
+
+        async with restate.open_nursery(ctx) as nursery:
+            first = nursery.start_soon_result(starter, nursery)
+            second = nursery.start_soon_result(sleeper, ctx, "early", 1)
+        return [first.value, second.value, *(r.value for r in results)]
+
+    async def compensate_after_timeout(self, ctx: restate.Context) -> str:
+        with restate.move_on_after(ctx, timedelta(seconds=5)) as scope:
+            try:
+                await sleeper(ctx, "work", 1)
+            finally:
+                with restate.move_on_after(ctx, timedelta(seconds=9), shield=True):
+                    await ctx.sleep(timedelta(seconds=1), name="undo")
+        return f"timed out={scope.timed_out}"
+
+    async def wide(self, ctx: restate.Context) -> int:
+        async with restate.open_nursery(ctx) as nursery:
+            results = [nursery.start_soon_result(sleeper, ctx, f"t{i}", 1) for i in range(100)]
+        return len({r.value for r in results})
+
+
 def sleeps(messages: list[m.Message]) -> list[tuple[str, int]]:
     """``(name, completion id)`` of the sleep commands among ``messages``."""
     return [
@@ -552,3 +602,67 @@ async def test_a_race_cancels_its_losing_closure(autojump_clock: MockClock) -> N
         ]
     # The loser was stopped when the race was decided, and proposed nothing.
     assert fan.cancelled == ["slow started", "slow cancelled"]
+
+
+# --------------------------------------------------------------------------- more shapes
+
+
+async def test_the_parent_cancelling_its_nursery_cancels_the_children_in_order(
+    autojump_clock: MockClock,
+) -> None:
+    shapes = Shapes()
+    async with drive(shapes, "parent_cancels", version=7) as d:
+        d.start()
+        assert sleeps(await d.output()) == [("parent", 1), ("a0", 2), ("b0", 3)]
+        d.feed(sleep_completion(1))
+        d.feed_eof()
+        out = await d.finish()
+    assert output_value(out) == ["a", "b"]
+
+
+async def test_a_child_may_start_siblings_in_its_turn(autojump_clock: MockClock) -> None:
+    async with drive(Shapes(), "child_starts_siblings", version=7) as d:
+        d.start()
+        assert sleeps(await d.output()) == [("starter", 1), ("early0", 2)]
+        d.feed(sleep_completion(1))
+        assert sleeps(await d.output()) == [("late0", 3)]
+        d.feed(sleep_completion(3), sleep_completion(2))
+        d.feed_eof()
+        out = await d.finish()
+    assert output_value(out) == ["starter", "early", "late"]
+
+
+async def test_shielded_compensation_journals_after_a_timeout(autojump_clock: MockClock) -> None:
+    async with drive(Shapes(), "compensate_after_timeout", version=7) as d:
+        d.start()
+        assert sleeps(await d.output()) == [("timeout", 1), ("work0", 2)]
+        d.feed(sleep_completion(1))
+        assert sleeps(await d.output()) == [("timeout", 3), ("undo", 4)]
+        d.feed(sleep_completion(4))
+        d.feed_eof()
+        out = await d.finish()
+    assert output_value(out) == "timed out=True"
+
+
+@pytest.mark.parametrize("version", [6, 7])
+async def test_a_hundred_children_finish_in_any_order(
+    autojump_clock: MockClock, version: int
+) -> None:
+    async with drive(Shapes(), "wide", version=version) as d:
+        d.start()
+        first_turns = sleeps(await d.output())
+        assert [name for name, _ in first_turns] == [f"t{i}0" for i in range(100)]
+        d.feed(*(sleep_completion(cid) for _, cid in reversed(first_turns)))
+        d.feed_eof()
+        out = await d.finish()
+    assert output_value(out) == 100
+
+
+async def test_a_hundred_blocked_children_suspend_on_one_tree(autojump_clock: MockClock) -> None:
+    async with drive(Shapes(), "wide", version=7) as d:
+        d.start(eof=True)
+        out = await d.finish()
+    suspension = out[-1]
+    assert isinstance(suspension, m.SuspensionMessage)
+    [inner] = suspension.awaiting_on.nested_futures
+    assert list(inner.waiting_completions) == list(range(1, 101))
