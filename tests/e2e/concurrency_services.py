@@ -276,6 +276,17 @@ class Timeouts:
             await self._children(ctx, tag)
         return "not timed out"
 
+    async def over_awakeables(self, ctx: restate.Context, millis: int) -> list[object]:
+        """The timer fires while every task waits on an awakeable nobody resolves: the
+        handler itself, then two children of a nursery."""
+        with restate.move_on_after(ctx, timedelta(milliseconds=millis)) as alone:
+            await ctx.awakeable(type=str)[1]
+        with restate.move_on_after(ctx, timedelta(milliseconds=millis)) as children:
+            async with restate.open_nursery(ctx) as nursery:
+                for _ in range(2):
+                    nursery.start_soon(lambda: ctx.awakeable(type=str)[1])
+        return [alone.timed_out, children.timed_out, children.cancelled_caught]
+
 
 class Cancellation:
     """Case 7: children waiting on a call, an awakeable and a timer when Restate cancels."""

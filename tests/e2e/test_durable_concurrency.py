@@ -264,6 +264,13 @@ async def test_fail_after_cancels_children_inside_ctx_run_and_fails_with_408(
     assert "timed out" in str(failure_body(response.text)["message"])
 
 
+async def test_move_on_after_cancels_tasks_waiting_on_awakeables(server: RestateServer) -> None:
+    async with serving(server, CONCURRENCY_SERVICES):
+        with trio.fail_after(DEADLINE):
+            response = await server.ingress("/Timeouts/over_awakeables", TIMEOUT_MS)
+    assert ok(response) == [True, True, True]
+
+
 # --------------------------------------------------------------------------- 7. cancellation
 
 
