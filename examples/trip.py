@@ -72,24 +72,29 @@ class Trip:
 
     async def run(self, ctx: restate.WorkflowContext, req: TripRequest) -> Itinerary:
         ctx.set("status", "booking")
-        async with restate.open_nursery(ctx) as nursery:  # both bookings at once
-            flight = nursery.start_soon_result(book_flight, ctx, req)
-            hotel = nursery.start_soon_result(book_hotel, ctx, req)
+        # Both bookings at once. (The results go to a list made before the block: a nursery
+        # may end its block early without an exception, when its cancel scope is cancelled,
+        # so type checkers call names first bound inside it "possibly unbound".)
+        bookings: list[restate.TaskResult[str]] = []
+        async with restate.open_nursery(ctx) as nursery:
+            bookings.append(nursery.start_soon_result(book_flight, ctx, req))
+            bookings.append(nursery.start_soon_result(book_hotel, ctx, req))
+        flight, hotel = (booking.value for booking in bookings)
         ctx.set("status", "awaiting approval")
         approved = False
         with restate.move_on_after(ctx, self.approval_timeout) as scope:
             approved = await ctx.promise("approved", type=bool).value()
         if not approved:
             async with restate.open_nursery(ctx) as nursery:  # undo both at once
-                nursery.start_soon(undo, ctx, "release seat", flight.value)
-                nursery.start_soon(undo, ctx, "release room", hotel.value)
+                nursery.start_soon(undo, ctx, "release seat", flight)
+                nursery.start_soon(undo, ctx, "release room", hotel)
             if scope.cancelled_caught:
                 ctx.set("status", "approval timed out")
                 raise restate.TerminalError("approval timed out", code=408)
             ctx.set("status", "declined")
             raise restate.TerminalError("trip declined", code=403)
         ctx.set("status", "booked")
-        return Itinerary(flight.value, hotel.value)
+        return Itinerary(flight, hotel)
 
     async def approve(self, ctx: restate.WorkflowSharedContext, approved: bool) -> None:
         await ctx.promise("approved", type=bool).resolve(approved)
