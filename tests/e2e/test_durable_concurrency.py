@@ -225,9 +225,12 @@ async def _stuck_closures_were_cancelled(
     for i in (0, 1):
         await board.wait(("closure ended", tag, i))
         assert board.counts[("closure started", tag, i)] >= 1
-        assert (
-            board.counts[("closure cancelled", tag, i)] == board.counts[("closure started", tag, i)]
-        )
+        # Every start was cancelled: by the durable timer, or by the end of its attempt (on
+        # the suspending servers, the server aborts the attempts whose closures outlive the
+        # closed input; see SERVER_CONFIGS).
+        started = board.counts[("closure started", tag, i)]
+        cancelled = board.counts[("closure cancelled", tag, i)]
+        assert cancelled == started, f"{started - cancelled} closure(s) {i} still running"
         assert board.counts[("closure finished", tag, i)] == 0
     stuck = [
         row
