@@ -39,6 +39,7 @@ What is left to trio, and why it is safe:
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -184,6 +185,10 @@ class Scheduler:
                 self._waiting[me.index] = me
                 self._give_up(me)
                 await self._park(me)
+                if self.holder is me:
+                    # A durable timer that fired while this task gave the baton up queued
+                    # it at once (see _abort_caller); its cancellation is delivered here.
+                    await trio.lowlevel.checkpoint_if_cancelled()
         finally:
             me.tree = None
             attempt.runs.forget_awaiter(tree, self._still_awaited)
@@ -403,6 +408,7 @@ class Scheduler:
                 if machine.resolved_at(Leaf(timer.nid)) is not None:
                     timer.fired = True
                     timer.scope.cancel()  # its parked tasks land in _aborted
+            self._abort_caller()
             return True
         if progress is Progress.CANCELLED:
             # Restate cancelled the invocation: every parked task gets it, in spawn order;
@@ -417,6 +423,22 @@ class Scheduler:
                 self._make_ready(task)
             return True
         return False  # WAIT_INPUT, or SUSPENDED (the machine closed: everything unwinds)
+
+    def _abort_caller(self) -> None:
+        """A timer that just fired may also have cancelled the task running this step: the
+        one giving the baton up, still on its way to park. trio only calls a task's abort
+        callback once it parks, which is after the next step; with the input closed that
+        step would suspend without this task's cancellation, waiting for its tree alone
+        (forever, if nobody completes it). Queue it now, as a parked task would be."""
+        task = self._tasks.get(trio.lowlevel.current_task())
+        if task is None or task.state != _WAITING or task.parked:
+            return
+        if trio.current_effective_deadline() != -math.inf:  # not (or shielded from) cancelled
+            return
+        del self._waiting[task.index]
+        task.state = _READY
+        task.outcome = None
+        self._aborted.append(task)
 
     def wake(self) -> None:
         """Input arrived or a run closure proposed: try a quiescent step if nobody runs."""
