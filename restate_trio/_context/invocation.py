@@ -219,6 +219,8 @@ class Attempt:
             if not self._closed_seen:
                 self._closed_seen = True
                 self._signal_output()
+                if self.scheduler is not None:
+                    self.scheduler.release_all()
                 # Stop whatever still runs: the handler (unless it is the one that finished
                 # the attempt) and run closures. Cancelling costs, so only when needed.
                 if self._scope is not None and (not self._handler_done or self.runs.running):

@@ -440,6 +440,21 @@ class Scheduler:
         task.outcome = None
         self._aborted.append(task)
 
+    def release_all(self) -> None:
+        """The attempt is over: every parked durable task goes on at once, without the baton,
+        to unwind (its durable await sees the closed machine). trio's cancellation of the
+        attempt's scope does not reach a task parked inside a shielded scope."""
+        self.holder = None
+        self._ready.clear()
+        self._waiting.clear()
+        self._aborted.clear()
+        for task in list(self._tasks.values()):
+            if task.parked:
+                task.parked = False
+                task.outcome = None
+                assert task.task is not None
+                trio.lowlevel.reschedule(task.task)
+
     def wake(self) -> None:
         """Input arrived or a run closure proposed: try a quiescent step if nobody runs."""
         if self.holder is None and not self._ready:

@@ -101,11 +101,15 @@ class RestateApp:
             # Two tasks, not three: this one drains the request body (it is the half that
             # ends last, so the nursery rarely waits), a child runs the attempt, and a writer
             # only exists while there is output to send (see _Writer).
+            # Cancelled once the attempt is over: until then, a request body that ended early
+            # (the runtime closes its half when it wants the attempt to suspend) is still
+            # watched for the disconnect that says the runtime gave up on the attempt.
+            running = trio.CancelScope()
             async with trio.open_nursery() as nursery:
                 writer = _Writer(send, attempt, nursery)
                 attempt.on_output(writer.notify)
-                nursery.start_soon(self._run, attempt)
-                await self._pump(receive, attempt, nursery.cancel_scope)
+                nursery.start_soon(self._run, attempt, running)
+                await self._pump(receive, attempt, nursery.cancel_scope, running)
             writer.nursery = None
             # Both halves are done: the request body ended (the runtime closes its half once
             # it has read our terminal frame; ending ours first would expose hypercorn #329),
@@ -116,14 +120,24 @@ class RestateApp:
         finally:
             router.finished(attempt)
 
-    async def _run(self, attempt: Attempt) -> None:
-        await attempt.run()
+    async def _run(self, attempt: Attempt, running: trio.CancelScope) -> None:
+        try:
+            await attempt.run()
+        finally:
+            running.cancel()
         # Over: it stops counting as in flight, even if the peer keeps the request open
         # (which keeps the stream, see the module docstring).
         self.router.finished(attempt)
 
-    async def _pump(self, receive: Receive, attempt: Attempt, stream: trio.CancelScope) -> None:
-        """Drain the request body into the attempt until it ends or the client goes away."""
+    async def _pump(
+        self,
+        receive: Receive,
+        attempt: Attempt,
+        stream: trio.CancelScope,
+        running: trio.CancelScope,
+    ) -> None:
+        """Drain the request body into the attempt until it ends or the client goes away;
+        after its end, watch for the client going away while the attempt still runs."""
         router = self.router
         machine = attempt.machine
         held = 0  # input the attempt holds (a partial message), charged to the router
@@ -163,6 +177,8 @@ class RestateApp:
                             attempt.suspend_when_idle()
                     if not message.get("more_body", False):
                         attempt.feed_eof()
+                        if not running.cancel_called:
+                            await _watch_disconnect(receive, attempt, stream, running)
                         return
                 elif kind == "http.disconnect":
                     attempt.abort()
@@ -170,6 +186,21 @@ class RestateApp:
                     return
         finally:
             router.buffer_input(-held)
+
+
+async def _watch_disconnect(
+    receive: Receive, attempt: Attempt, stream: trio.CancelScope, running: trio.CancelScope
+) -> None:
+    """The request body ended before the attempt did (it suspends once its running closures
+    are done, say): a disconnect now means the runtime aborted the attempt, whose handler
+    and closures must stop (not run on unseen until the endpoint shuts down)."""
+    with running:
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                attempt.abort()
+                stream.cancel()
+                return
 
 
 class _Writer:

@@ -297,7 +297,12 @@ class Cancellation:
     async def wait_all(self, ctx: restate.Context, tag: str) -> str:
         async def compensate(kind: str, exc: restate.Cancelled) -> None:
             self.board.append(("saw", tag, kind), exc.code)
-            await ctx.run(f"compensate {kind}", lambda: self.board.count(("compensate", tag, kind)))
+            # Shielded, as cleanup is in trio: the first sibling to re-raise Cancelled cancels
+            # the nursery, and so the compensations of the others that are still running.
+            with trio.CancelScope(shield=True):
+                await ctx.run(
+                    f"compensate {kind}", lambda: self.board.count(("compensate", tag, kind))
+                )
 
         async def call() -> None:
             future = ctx.service_call(Callee.block, tag)
