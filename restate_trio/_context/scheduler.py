@@ -179,7 +179,6 @@ class Scheduler:
                     attempt.unwind()
                 if machine.resolved_at(tree) is not None:
                     return
-                attempt.runs.start(tree)
                 me.state = _WAITING
                 me.tree = tree
                 self._waiting[me.index] = me
@@ -392,6 +391,13 @@ class Scheduler:
         trees: list[FutureTree] = [t.tree for t in waiting if t.tree is not None]
         trees.extend(Leaf(t.nid) for t in timers)
         tree = trees[0] if len(trees) == 1 else Node(Combinator.FIRST_COMPLETED, tuple(trees))
+        if not machine.replaying and not machine.settle(tree):
+            # Nothing at hand decides anything: the run closures the tasks wait for start
+            # (not before: a race the journal already decided must not start its losers).
+            runs = attempt.runs
+            for task in waiting:
+                assert task.tree is not None
+                runs.start(task.tree)
         progress = attempt.drive(machine.do_progress, tree)
         if progress is Progress.RESOLVED:
             woken: list[tuple[int, int, DurableTask]] = []

@@ -875,6 +875,26 @@ class StateMachine:
                 return Progress.SUSPENDED
             return Progress.WAIT_INPUT
 
+    def settle(self, tree: FutureTree) -> bool:
+        """Look at the notifications at hand, as :meth:`do_progress` does, until ``tree``
+        resolves or a cancellation is seen; returns whether either happened, deciding
+        nothing else. Callers ask before starting the run closures ``tree`` waits for: on a
+        replay, a race the journal already decided (a timer that beat a run) must not start
+        its losers again."""
+        pending = self._pending
+        if not pending:
+            return False
+        seen = self._seen
+        while True:
+            if resolve(tree, seen) is not None:
+                return True
+            if not self._cancel_reported and CANCEL in seen:
+                return True
+            if not pending:
+                return False
+            nid, result = pending.popleft()
+            seen[nid] = (len(seen), result)  # never a repeat (see _held)
+
     def result(self, nid: NotificationId) -> Result | None:
         """The result of a notification that :meth:`do_progress` has looked at."""
         entry = self._seen.get(nid)

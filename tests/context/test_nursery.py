@@ -243,6 +243,27 @@ class Shapes:
             nursery.start_soon(shielded, "a")
             nursery.start_soon(shielded, "b")
 
+    async def closure_under_timeout(self, ctx: restate.Context) -> str:
+        async def work() -> str:
+            self.log.append("closure started")
+            await trio.sleep(100)
+            return "done"
+
+        with restate.move_on_after(ctx, timedelta(seconds=5)):
+            return await ctx.run("work", work)
+        return "timed out"
+
+    async def closure_with_timeout(self, ctx: restate.Context) -> str:
+        async def work() -> str:
+            self.log.append("closure started")
+            await trio.sleep(100)
+            return "done"
+
+        try:
+            return await restate.with_timeout(ctx.run("work", work), timedelta(seconds=5))
+        except restate.DurableTimeoutError:
+            return "timed out"
+
     async def wide(self, ctx: restate.Context) -> int:
         async with restate.open_nursery(ctx) as nursery:
             results = [nursery.start_soon_result(sleeper, ctx, f"t{i}", 1) for i in range(100)]
@@ -687,3 +708,35 @@ async def test_tasks_parked_in_shielded_scopes_unwind_when_the_attempt_suspends(
         out = await d.finish()
     assert sleeps(out) == [("a0", 1), ("b0", 2)]
     assert isinstance(out[-1], m.SuspensionMessage)
+
+
+@pytest.mark.parametrize(
+    ("handler", "journal"),
+    [
+        (
+            "closure_under_timeout",
+            [
+                m.SleepCommandMessage(wake_up_time=1, result_completion_id=1, name="timeout"),
+                m.RunCommandMessage(result_completion_id=2, name="work"),
+                sleep_completion(1),
+            ],
+        ),
+        (
+            "closure_with_timeout",
+            [
+                m.RunCommandMessage(result_completion_id=1, name="work"),
+                m.SleepCommandMessage(wake_up_time=1, result_completion_id=2, name="timeout"),
+                sleep_completion(2),
+            ],
+        ),
+    ],
+)
+async def test_a_replayed_race_the_timer_won_does_not_start_its_closure_again(
+    autojump_clock: MockClock, handler: str, journal: list[m.Message]
+) -> None:
+    shapes = Shapes()
+    async with drive(shapes, handler, version=7) as d:
+        d.start(journal, eof=True)
+        out = await d.finish()
+    assert out == [m.OutputCommandMessage(value=m.Value(content=b'"timed out"')), m.EndMessage()]
+    assert shapes.log == []
