@@ -370,7 +370,7 @@ class Attempt:
         # The single-task model: the handler's task drives the machine itself.
         machine = self.machine
         while True:
-            if not machine.replaying and not machine.settle(tree):
+            if not machine.replaying and self.runs.waiting and not machine.settle(tree):
                 inline = self.runs.take_inline(tree)
                 if inline is not None:
                     await self.runs.execute_inline(*inline)

@@ -70,11 +70,12 @@ class RunSpec:
 class Runs:
     """The run closures of one attempt: registered when journaled, started when awaited."""
 
-    __slots__ = ("_attempt", "_nursery", "_waiting", "executing", "running")
+    __slots__ = ("_attempt", "_nursery", "executing", "running", "waiting")
 
     def __init__(self, attempt: Attempt) -> None:
         self._attempt = attempt
-        self._waiting: dict[NotificationId, RunSpec] = {}
+        #: Closures registered and not started (they start when awaited).
+        self.waiting: dict[NotificationId, RunSpec] = {}
         self._nursery: trio.Nursery | None = None
         #: Closures started and not finished: the attempt cancels them when it ends.
         self.running = 0
@@ -89,20 +90,20 @@ class Runs:
     def close(self) -> None:
         """The attempt is over (its nursery closed): drop the references back to it."""
         self._nursery = None
-        self._waiting.clear()
+        self.waiting.clear()
         self.executing.clear()
         del self._attempt  # nothing runs any more that could need it
 
     def register(self, nid: NotificationId, spec: RunSpec) -> None:
         """A run whose closure must execute in this attempt, once its result is awaited."""
-        self._waiting[nid] = spec
+        self.waiting[nid] = spec
 
     def start(self, tree: FutureTree) -> None:
         """Start the closures of the runs that ``tree`` waits for."""
-        if not self._waiting:
+        if not self.waiting:
             return
         for nid in leaves(tree):
-            spec = self._waiting.pop(nid, None)
+            spec = self.waiting.pop(nid, None)
             if spec is not None:
                 assert self._nursery is not None
                 self._attempt.machine.run_started(nid)
@@ -129,21 +130,21 @@ class Runs:
             del self.executing[nid]
             scope.cancel()
             machine.run_abandoned(nid)
-            self._waiting[nid] = spec
+            self.waiting[nid] = spec
 
     def take_inline(self, tree: FutureTree) -> tuple[NotificationId, RunSpec] | None:
         """The closure that ``tree`` waits for, if the awaiting handler should run it itself
         (see the module docstring); it is then started."""
-        if not self._waiting or type(tree) is not Leaf:
+        if not self.waiting or type(tree) is not Leaf:
             return None
         nid = tree.id
-        spec = self._waiting.get(nid)
+        spec = self.waiting.get(nid)
         if spec is None or not spec.is_async or self._attempt.scheduler is not None:
             # Sibling durable tasks wait while one runs: closures get their own tasks then.
             return None
         if trio.current_effective_deadline() != math.inf:
             return None  # a timeout around the await must not cancel the closure
-        del self._waiting[nid]
+        del self.waiting[nid]
         self._attempt.machine.run_started(nid)
         return nid, spec
 
@@ -154,7 +155,7 @@ class Runs:
             await self._execute(nid, spec, inline=True)
         except trio.Cancelled:
             if not self._attempt.machine.closed:
-                self._waiting[nid] = spec  # awaited again, it runs again
+                self.waiting[nid] = spec  # awaited again, it runs again
             raise
         finally:
             IN_RUN.reset(token)

@@ -391,7 +391,7 @@ class Scheduler:
         trees: list[FutureTree] = [t.tree for t in waiting if t.tree is not None]
         trees.extend(Leaf(t.nid) for t in timers)
         tree = trees[0] if len(trees) == 1 else Node(Combinator.FIRST_COMPLETED, tuple(trees))
-        if not machine.replaying and not machine.settle(tree):
+        if not machine.replaying and attempt.runs.waiting and not machine.settle(tree):
             # Nothing at hand decides anything: the run closures the tasks wait for start
             # (not before: a race the journal already decided must not start its losers).
             runs = attempt.runs
