@@ -43,6 +43,15 @@ async def awaiting(ctx: restate.Context, tag: str) -> str:
     return f"{tag}={await future}"
 
 
+async def watched(ctx: restate.Context, tag: str, cancelled: list[str]) -> None:
+    """One sleep; notes ``tag`` in ``cancelled`` when it is cancelled."""
+    try:
+        await sleeper(ctx, tag, 1)
+    except trio.Cancelled:
+        cancelled.append(tag)
+        raise
+
+
 async def failing_after_sleep(ctx: restate.Context, code: int) -> None:
     await ctx.sleep(timedelta(seconds=1), name=f"fail{code}")
     raise restate.TerminalError(f"failed {code}", code=code)
@@ -75,17 +84,10 @@ class Fan:
         return [r.value for r in results]
 
     async def one_fails(self, ctx: restate.Context) -> str:
-        async def watched(tag: str) -> None:
-            try:
-                await sleeper(ctx, tag, 1)
-            except trio.Cancelled:
-                self.cancelled.append(tag)
-                raise
-
         async with restate.open_nursery(ctx) as nursery:
-            nursery.start_soon(watched, "a")
+            nursery.start_soon(watched, ctx, "a", self.cancelled)
             nursery.start_soon(failing_after_sleep, ctx, 401)
-            nursery.start_soon(watched, "c")
+            nursery.start_soon(watched, ctx, "c", self.cancelled)
         return "unreachable"
 
     async def two_fail(self, ctx: restate.Context) -> str:
@@ -123,17 +125,10 @@ class Fan:
         return "in time"
 
     async def timeout_over_children(self, ctx: restate.Context) -> list[str]:
-        async def watched(tag: str) -> None:
-            try:
-                await sleeper(ctx, tag, 1)
-            except trio.Cancelled:
-                self.cancelled.append(tag)
-                raise
-
         with restate.move_on_after(ctx, timedelta(seconds=5)) as scope:
             async with restate.open_nursery(ctx) as nursery:
-                nursery.start_soon(watched, "a")
-                nursery.start_soon(watched, "b")
+                nursery.start_soon(watched, ctx, "a", self.cancelled)
+                nursery.start_soon(watched, ctx, "b", self.cancelled)
         # Shielded compensation and ordinary durable work go on after the timeout.
         await sleeper(ctx, "after", 1)
         return ["timed out" if scope.cancelled_caught else "done", *self.cancelled]
@@ -198,16 +193,9 @@ class Shapes:
         self.log: list[str] = []
 
     async def parent_cancels(self, ctx: restate.Context) -> list[str]:
-        async def watched(tag: str) -> None:
-            try:
-                await sleeper(ctx, tag, 1)
-            except trio.Cancelled:
-                self.log.append(tag)
-                raise
-
         async with restate.open_nursery(ctx) as nursery:
-            nursery.start_soon(watched, "a")
-            nursery.start_soon(watched, "b")
+            nursery.start_soon(watched, ctx, "a", self.log)
+            nursery.start_soon(watched, ctx, "b", self.log)
             await ctx.sleep(timedelta(seconds=1), name="parent")
             nursery.cancel_scope.cancel()
         return self.log
