@@ -1,9 +1,11 @@
 """Waiting for several durable futures at once, deterministically.
 
-Durable futures are awaited together with these functions, never with trio primitives (a
-nursery of tasks each awaiting one future would journal in scheduling order). Each maps onto one
-of Restate's combinators, so a suspended invocation resumes exactly when the combination can
-make progress, and which future "won" is decided by journal order, identically on replay.
+Durable futures are awaited together with these functions (or from the tasks of a durable
+nursery, :func:`restate_trio.open_nursery`; never from a plain trio nursery, whose tasks would
+journal in scheduling order). Each maps onto one of Restate's combinators, so a suspended
+invocation resumes exactly when the combination can make progress, and which future "won" is
+decided by journal order, identically on replay. The ``ctx.run`` closures that lose a race
+are cancelled.
 
 =======================  ==================================================  ===============
 function                 returns                                             like
@@ -92,6 +94,8 @@ async def with_timeout(future: DurableFuture[T], duration: timedelta) -> T:
 
     Unlike ``trio.fail_after``, the deadline is journaled: a replay decides the same way. On
     expiry it raises :class:`DurableTimeoutError` (a TerminalError with code 408); the awaited
-    operation itself is not cancelled and may still be awaited later.
+    operation is not cancelled on Restate's side and may still be awaited later (a ``ctx.run``
+    closure that lost the race stops, and runs again when awaited again). For a block of
+    code rather than one future, use :func:`restate_trio.fail_after`.
     """
     return await _f.with_timeout(cast("_f.DurableFutureImpl[T]", future), duration)

@@ -59,10 +59,12 @@ class ServiceDefinitionError(ValueError):
 
 
 class DurableTimeoutError(TerminalError):
-    """A durable await bounded by :func:`~restate_trio.with_timeout` timed out (code 408).
+    """A durable deadline passed (code 408): :func:`~restate_trio.with_timeout`, or
+    :func:`~restate_trio.fail_after` / :func:`~restate_trio.fail_at`.
 
-    The deadline was a journaled timer, so a replay decides the same way; the awaited
-    operation itself is not cancelled and may still be awaited later.
+    The deadline was a journaled timer, so a replay decides the same way. The operation
+    itself is not cancelled on Restate's side (a call goes on) and may still be awaited
+    later; a ``ctx.run`` closure still executing stops, and runs again if awaited again.
     """
 
 
