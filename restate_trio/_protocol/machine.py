@@ -129,6 +129,42 @@ def _result_from_template(msg: m.NotificationTemplate) -> Result:
 class StateMachine:
     """One invocation attempt, speaking service protocol ``version`` (5, 6 or 7)."""
 
+    # Slots: with 30 attributes the instance dict stopped sharing its keys (~1.3 KiB more of
+    # every parked invocation, tracemalloc); slots cost 8 bytes each.
+    __slots__ = (
+        "__weakref__",
+        "_cancel_reported",
+        "_child_calls",
+        "_decoder",
+        "_entries_to_receive",
+        "_executing",
+        "_held",
+        "_input_closed",
+        "_journal_completion_id",
+        "_last_command",
+        "_max_message_size",
+        "_next_completion_id",
+        "_next_signal_id",
+        "_out",
+        "_partial_state",
+        "_pending",
+        "_proposals",
+        "_replay",
+        "_replayed_commands",
+        "_run_commands",
+        "_run_retry_info",
+        "_seen",
+        "_state",
+        "_unmatched",
+        "_unmatched_bytes",
+        "command_index",
+        "failure",
+        "mismatch",
+        "phase",
+        "start",
+        "version",
+    )
+
     def __init__(self, version: int, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         if not is_supported(version):
             raise ValueError(f"unsupported service protocol version {version}")
