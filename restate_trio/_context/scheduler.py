@@ -183,11 +183,9 @@ class Scheduler:
                 me.tree = tree
                 self._waiting[me.index] = me
                 self._give_up(me)
+                # (A durable timer that fired while this task gave the baton up queued it at
+                # once, see _abort_caller: _park delivers its cancellation.)
                 await self._park(me)
-                if self.holder is me:
-                    # A durable timer that fired while this task gave the baton up queued
-                    # it at once (see _abort_caller); its cancellation is delivered here.
-                    await trio.lowlevel.checkpoint_if_cancelled()
         finally:
             me.tree = None
             attempt.runs.forget_awaiter(tree, self._still_awaited)
