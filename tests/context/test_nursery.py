@@ -60,6 +60,7 @@ async def failing_after_sleep(ctx: restate.Context, code: int) -> None:
 class Fan:
     def __init__(self) -> None:
         self.cancelled: list[str] = []
+        self.release_fast = trio.Event()
 
     async def three(self, ctx: restate.Context) -> list[str]:
         async with restate.open_nursery(ctx) as nursery:
@@ -169,14 +170,13 @@ class Fan:
         async def slow() -> str:
             self.cancelled.append("slow started")
             try:
-                await trio.sleep(100)
+                await trio.sleep_forever()  # only the race's end stops it
             except trio.Cancelled:
                 self.cancelled.append("slow cancelled")
                 raise
-            return "slow"
 
         async def fast() -> str:
-            await trio.sleep(1)
+            await self.release_fast.wait()  # the test decides when it is done
             return "fast"
 
         a = ctx.run("slow", slow)
@@ -234,8 +234,7 @@ class Shapes:
     async def closure_under_timeout(self, ctx: restate.Context) -> str:
         async def work() -> str:
             self.log.append("closure started")
-            await trio.sleep(100)
-            return "done"
+            await trio.sleep_forever()
 
         with restate.move_on_after(ctx, timedelta(seconds=5)):
             return await ctx.run("work", work)
@@ -244,8 +243,7 @@ class Shapes:
     async def closure_with_timeout(self, ctx: restate.Context) -> str:
         async def work() -> str:
             self.log.append("closure started")
-            await trio.sleep(100)
-            return "done"
+            await trio.sleep_forever()
 
         try:
             return await restate.with_timeout(ctx.run("work", work), timedelta(seconds=5))
@@ -608,7 +606,7 @@ async def test_a_race_cancels_its_losing_closure(autojump_clock: MockClock) -> N
     async with drive(fan, "race", version=7) as d:
         d.start()
         assert [type(msg) for msg in await d.output()] == [m.RunCommandMessage] * 2
-        await trio.sleep(1.5)  # virtual time: fast is done
+        fan.release_fast.set()
         assert await d.output() == [
             m.ProposeRunCompletionMessage(result_completion_id=2, value=b'"fast"')
         ]
