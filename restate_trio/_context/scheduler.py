@@ -237,20 +237,10 @@ class Scheduler:
         join.live -= 1
         if join.live == 0 and join.joining:
             join.joining = False
-            parent = join.parent
-            if self._attempt.machine.closed and parent.parked:
-                # The attempt is over: no baton to wait for (end_join is shielded).
-                parent.parked = False
-                assert parent.task is not None
-                trio.lowlevel.reschedule(parent.task)
-            else:
-                self._make_ready(parent)
+            self._make_ready(join.parent)
         if self.holder is child:
             self._give_up(child)
-        else:  # ended without the baton: the attempt is over (its tasks are torn down)
-            self._waiting.pop(child.index, None)
-            with contextlib.suppress(ValueError):
-                self._ready.remove(child)
+        # (Without the baton it ended because the attempt is over: release_all let it go.)
 
     def begin_join(self, join: JoinPoint) -> bool:
         """The parent leaves a durable nursery's body: gives the baton up while children
