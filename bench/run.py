@@ -4,10 +4,10 @@ Sides (``--sdks``): restate-trio on ``Endpoint.serve()`` (its builtin server) an
 app on ``hypercorn -k trio``, the official Python SDK (``restate-sdk`` on Hypercorn, asyncio: the
 baseline of every ratio) and the official TypeScript SDK (``@restatedev/restate-sdk`` on node,
 pinned in ``bench/ts/``, installed into a cache folder on first use). Optional "floor" sides
-(``floor-*``, ``bench/floor_app.py``) answer greet with canned bytes on a transport alone: what
-the transport costs without any SDK work. Each side gets its own endpoint process and its own
-fresh ``restate-server`` on free 127.0.0.1 ports; the endpoint is registered and checked with
-one request per workload. Then the memory point (N invocations
+(``floor-*``, ``bench/floor_app.py``) answer every workload with restate-trio's bytes, canned, on
+a transport alone: what the transport costs without any SDK work. Each side gets its own
+endpoint process and its own fresh ``restate-server`` on free 127.0.0.1 ports; the endpoint is
+registered and checked with one request per workload. Then the memory point (N invocations
 parked on an awakeable: RSS over idle), and every (workload, concurrency) point loaded with a
 closed-loop generator (``wrk``, or ``bench/loadgen.py`` when wrk is missing): warm-up, then a
 measured run. The sides are interleaved per point (the order rotates), so slow phases of a
@@ -180,7 +180,7 @@ SDKS: dict[str, SdkSpec] = {
             "floor-serve",
             "bench.floor_app:router",
             "",
-            "floor: canned greet answers on restate-trio's builtin server (no SDK work)",
+            "floor: canned answers on restate-trio's builtin server (no SDK work)",
             floor=True,
         ),
         SdkSpec(
@@ -188,7 +188,7 @@ SDKS: dict[str, SdkSpec] = {
             "hypercorn",
             "bench.floor_app:app",
             "trio",
-            "floor: canned greet answers, ASGI on hypercorn -k trio (no SDK work)",
+            "floor: canned answers, ASGI on hypercorn -k trio (no SDK work)",
             floor=True,
         ),
         SdkSpec(
@@ -196,7 +196,7 @@ SDKS: dict[str, SdkSpec] = {
             "hypercorn",
             "bench.floor_app:app",
             "asyncio",
-            "floor: canned greet answers, ASGI on hypercorn's asyncio worker (no SDK work)",
+            "floor: canned answers, ASGI on hypercorn's asyncio worker (no SDK work)",
             floor=True,
         ),
     )
@@ -204,13 +204,12 @@ SDKS: dict[str, SdkSpec] = {
 
 
 DEFAULT_SDKS = ("restate-trio", "restate-trio-hypercorn", BASELINE, "ts-sdk")
-# The only workload the floor sides answer (bench/floor_app.py).
-FLOOR_WORKLOADS = ("greet",)
 
 
 def runs(spec: SdkSpec, workload: str) -> bool:
-    """Does ``spec`` take part in ``workload``? (Floor sides: greet only.)"""
-    return not spec.floor or workload in FLOOR_WORKLOADS
+    """Does ``spec`` take part in ``workload``? (Every side answers every workload: the floor
+    sides replay scripts recorded per handler, bench/floor_app.py.)"""
+    return workload in WORKLOADS
 
 
 class BenchError(Exception):
@@ -1428,10 +1427,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_csv(str),
         default=",".join(DEFAULT_SDKS),
         help=f"comma-separated sides, from: {', '.join(SDKS)}. The floor-* sides (not in "
-        "the default) answer greet with canned bytes on a transport alone (builtin server, "
-        "hypercorn trio, hypercorn asyncio): the transport's own cost, without SDK work; they "
-        "take part in the greet workload only (other workloads and the memory point skip "
-        "them, with a note)",
+        "the default) answer every workload with restate-trio's bytes, canned, on a transport "
+        "alone (builtin server, hypercorn trio, hypercorn asyncio): the transport's own cost, "
+        "without SDK work; they have no memory point (a note says so)",
     )
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument(
@@ -1643,12 +1641,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"skipping {name}: {failures[name]}")
 
     floors = [name for name in sdks if SDKS[name].floor]
-    skipped = [w for w in args.workloads if w not in FLOOR_WORKLOADS]
-    if floors and skipped and not args.memory_only:
-        log(
-            f"note: floor sides ({', '.join(floors)}) answer only "
-            f"{', '.join(FLOOR_WORKLOADS)}: skipping their {', '.join(skipped)} points"
-        )
     if floors and args.memory:
         log(f"note: floor sides ({', '.join(floors)}) have no Waiter: no memory point for them")
     n_points = 0 if args.memory_only else sum(1 for _ in plan(args, sdks))
