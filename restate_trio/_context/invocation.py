@@ -27,6 +27,7 @@ journal order of their completions is decided by the runtime and replayed as rec
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import math
@@ -35,7 +36,7 @@ import traceback
 import types
 import warnings
 from collections.abc import Callable, Mapping
-from typing import NoReturn, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar, cast
 
 import trio
 
@@ -58,7 +59,20 @@ from .outcome import as_terminal
 from .run import IN_RUN, Runs
 from .scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from .context_impl import ContextImpl
+
 logger = logging.getLogger("restate_trio")
+
+
+@functools.cache
+def _context_class() -> type[ContextImpl]:
+    """context_impl imports this module: import it on first use, once (an import statement
+    per invocation showed in the greet profile)."""
+    from .context_impl import ContextImpl
+
+    return ContextImpl
+
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -462,11 +476,9 @@ class Attempt:
         return self.machine.closed
 
     async def _invoke(self) -> object:
-        from .context_impl import ContextImpl
-
         handler = self.handler
         self.input = self.command(self.machine.sys_input)
-        ctx = ContextImpl(self)
+        ctx = _context_class()(self)
         if not handler.has_input:
             return await handler.fn(ctx)
         if not self.input.value and not handler.input_required:

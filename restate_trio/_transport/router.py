@@ -102,7 +102,7 @@ class Reply:
     content_type: str = "text/plain"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per invocation, and frozen fields cost (types.StartInfo)
 class Invocation:
     """An accepted invocation: answer 200 with ``content_type``, then run ``attempt``."""
 
