@@ -35,7 +35,7 @@ class InvocationHandle(Generic[O_co]):
     __slots__ = ("_fetch", "invocation_id", "status")
 
     def __init__(self, invocation_id: str, status: SendStatus, fetch: Fetch[O_co]) -> None:
-        self.invocation_id = invocation_id
+        self.invocation_id: str = invocation_id
         self.status: SendStatus = status
         self._fetch = fetch
 
@@ -76,9 +76,9 @@ class WorkflowHandle(Generic[O_co]):
         invocation_id: str | None = None,
         status: SendStatus | None = None,
     ) -> None:
-        self.service = service
-        self.key = key
-        self.invocation_id = invocation_id
+        self.service: str = service
+        self.key: str = key
+        self.invocation_id: str | None = invocation_id
         self.status: SendStatus | None = status
         self._fetch = fetch
 
