@@ -111,7 +111,7 @@ class Attempt:
         )
         # The handler's codec: the default of its operations (state, runs, awakeables…).
         self.codec = codec
-        self.runs = Runs(self)
+        self.runs: Runs = Runs(self)
         self.input: InputInfo | None = None
         # The handler's task while it waits for input or a run (see _wait_for_change).
         self._waiter: trio.lowlevel.Task | None = None
@@ -129,7 +129,7 @@ class Attempt:
         self.scheduler: Scheduler | None = None
         #: The trio deadline in effect when the attempt started: a durable await under an
         #: earlier one has a deadline set inside the handler (see scheduler.py).
-        self.base_deadline = math.inf
+        self.base_deadline: float = math.inf
 
     # ------------------------------------------------------------------ transport side
 

@@ -78,7 +78,7 @@ class Runs:
         self.waiting: dict[NotificationId, RunSpec] = {}
         self._nursery: trio.Nursery | None = None
         #: Closures started and not finished: the attempt cancels them when it ends.
-        self.running = 0
+        self.running: int = 0
         #: The closures executing in tasks of their own, with their scopes (see
         #: :meth:`forget_awaiter`).
         self.executing: dict[NotificationId, tuple[trio.CancelScope, RunSpec]] = {}

@@ -79,17 +79,17 @@ class DurableTask:
 
     def __init__(self, index: int, join: JoinPoint | None) -> None:
         #: Spawn order: the handler is 0, children count up as they are started.
-        self.index = index
+        self.index: int = index
         #: The durable nursery this task is a child of (None for the handler).
-        self.join = join
+        self.join: JoinPoint | None = join
         self.task: trio.lowlevel.Task | None = None
-        self.state = _READY
+        self.state: int = _READY
         self.tree: FutureTree | None = None
         #: What the task's park returns when it gets the baton (None: nothing, go on).
         self.outcome: _outcome.Outcome[object] | None = None
-        self.parked = False
+        self.parked: bool = False
         #: The first task a Restate cancellation reaches cancels this invocation's calls.
-        self.propagate_cancel = False
+        self.propagate_cancel: bool = False
 
 
 class JoinPoint:
@@ -99,10 +99,10 @@ class JoinPoint:
     __slots__ = ("joining", "live", "parent", "scope")
 
     def __init__(self, parent: DurableTask, scope: trio.CancelScope) -> None:
-        self.parent = parent
-        self.scope = scope
-        self.live = 0
-        self.joining = False
+        self.parent: DurableTask = parent
+        self.scope: trio.CancelScope = scope
+        self.live: int = 0
+        self.joining: bool = False
 
 
 class ScopeTimer:
@@ -111,9 +111,9 @@ class ScopeTimer:
     __slots__ = ("fired", "nid", "scope")
 
     def __init__(self, nid: NotificationId, scope: trio.CancelScope) -> None:
-        self.nid = nid
-        self.scope = scope
-        self.fired = False
+        self.nid: NotificationId = nid
+        self.scope: trio.CancelScope = scope
+        self.fired: bool = False
 
 
 class Scheduler:

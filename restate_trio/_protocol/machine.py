@@ -168,8 +168,8 @@ class StateMachine:
     def __init__(self, version: int, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         if not is_supported(version):
             raise ValueError(f"unsupported service protocol version {version}")
-        self.version = version
-        self.phase = Phase.WAITING_START
+        self.version: int = version
+        self.phase: Phase = Phase.WAITING_START
         self._decoder = FrameDecoder(max_message_size)
         self._out: list[bytes] = []
         self.start: StartInfo | None = None
@@ -190,7 +190,7 @@ class StateMachine:
         self._max_message_size = max_message_size
         self._input_closed = False
         self._cancel_reported = False
-        self.command_index = -1
+        self.command_index: int = -1
         self._next_completion_id = 1
         self._next_signal_id = FIRST_AWAKEABLE_SIGNAL_ID
         self._state: dict[str, bytes | None] = {}
