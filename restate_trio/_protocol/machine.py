@@ -227,9 +227,15 @@ class StateMachine:
         return self._input_closed
 
     @property
-    def waiting_start(self) -> bool:
-        """True until the StartMessage arrived (unless the attempt closed meanwhile)."""
-        return self.phase is Phase.WAITING_START
+    def waiting_journal(self) -> bool:
+        """True until the StartMessage and every journal entry it announced have arrived
+        (unless the attempt closed meanwhile): what the servers' start timeout looks at.
+        Restate sends them all with the request; a peer that sends them slowly, or never,
+        would hold an in-flight slot and the buffered replay."""
+        phase = self.phase
+        return phase is Phase.WAITING_START or (
+            phase is not Phase.CLOSED and self._entries_to_receive > 0
+        )
 
     @property
     def replaying(self) -> bool:

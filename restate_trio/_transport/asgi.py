@@ -14,8 +14,9 @@ The router's limits apply here as on the h2 server, within what ASGI can say: be
 ``max_invocations`` an invocation is answered 503 with ``Retry-After`` (Restate treats it as
 rate limiting and retries after that delay); an invocation whose partial input would take the
 process over ``max_buffered_input`` is failed with an ErrorMessage (Restate retries it), and so
-is one whose StartMessage has not arrived ``Router.start_timeout`` seconds after its request
-head (it would hold a ``max_invocations`` slot). ASGI cannot reset a stream, so a stream whose
+is one whose StartMessage (or a journal entry it announced) has not arrived
+``Router.start_timeout`` seconds after its request head (it would hold a ``max_invocations``
+slot). ASGI cannot reset a stream, so a stream whose
 invocation is over but whose peer keeps its half open stays until the peer ends it or the
 connection closes; it no longer counts as in flight.
 """
@@ -152,7 +153,7 @@ class RestateApp:
                     except trio.WouldBlock:
                         message = None
                 if message is None:
-                    if machine.waiting_start:
+                    if machine.waiting_journal:
                         with trio.move_on_at(deadline):
                             message = await receive()
                         if message is None:
@@ -237,8 +238,8 @@ class _Writer:
 
 
 _NO_START = (
-    "restate_trio: the StartMessage did not arrive within the endpoint's start timeout; this "
-    "attempt was failed"
+    "restate_trio: the StartMessage and the journal it announced did not arrive within the "
+    "endpoint's start timeout; this attempt was failed"
 )
 _OVER_BUDGET = (
     "restate_trio: the input buffered across this endpoint's streams would exceed "

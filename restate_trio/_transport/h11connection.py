@@ -15,8 +15,8 @@ How bytes move:
   process-wide ``max_buffered_input`` (503), as over HTTP/2, and a body nobody reads (after an
   error reply, or after the attempt ended) is dropped up to ``max_message_size`` plus a frame,
   past which the connection closes. It closes too (its attempt aborted) when an invocation's
-  StartMessage has not arrived ``Router.start_timeout`` seconds after its head: it would hold
-  a ``max_invocations`` slot.
+  StartMessage (or a journal entry it announced) has not arrived ``Router.start_timeout``
+  seconds after its head: it would hold a ``max_invocations`` slot.
 * The response is streamed (chunked transfer-encoding), not buffered: an attempt's output has
   no size bound of ours, and the runtime reads it as it comes. The head waits for the
   attempt's first output, and output is held back while the attempt is already over, so a
@@ -323,7 +323,7 @@ class H11Connection:
         machine = attempt.machine
         dropped = 0
         while True:
-            if machine.waiting_start:
+            if machine.waiting_journal:
                 # A cancelled receive consumes nothing, so the wait can be given up safely.
                 event: h11.Event | None = None
                 with trio.move_on_at(deadline):

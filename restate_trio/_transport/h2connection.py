@@ -457,16 +457,16 @@ class H2ServerConnection:
         whose peer still keeps its half open, once they were seen so by two sweeps in a row.
         RST_STREAM(NO_ERROR) is how HTTP/2 tells a client that a complete response needs no
         more of its request (RFC 9113 §8.1); a response stuck behind a window the peer never
-        opens is CANCELled. Likewise an invocation whose StartMessage two sweeps have not
-        seen (Restate sends it with the request head): CANCELled, its attempt aborted, which
-        frees its ``max_invocations`` slot. One task per connection, only while it has
-        streams."""
+        opens is CANCELled. Likewise an invocation whose StartMessage, or a journal entry it
+        announced, two sweeps have not seen (Restate sends them with the request head):
+        CANCELled, its attempt aborted, which frees its ``max_invocations`` slot. One task per
+        connection, only while it has streams."""
         with scope:
             while self._streams:
                 await trio.sleep(LINGER_SWEEP)
                 for stream in list(self._streams.values()):
                     attempt = stream.attempt
-                    if attempt is not None and attempt.machine.waiting_start:
+                    if attempt is not None and attempt.machine.waiting_journal:
                         if not stream.unstarted:
                             stream.unstarted = True
                             continue

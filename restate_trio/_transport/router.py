@@ -15,9 +15,10 @@ The process-wide limits live here too, so that both servers enforce the same one
   protocol messages and serde bodies, over HTTP/2, HTTP/1.1 and ASGI alike
   (:meth:`Router.buffer_input`; the server drops the stream that went over it, or answers a
   serde request 503);
-* an invocation whose StartMessage has not arrived :attr:`Router.start_timeout` seconds after
-  its request head (:data:`START_TIMEOUT`) holds an in-flight slot for nothing: the server
-  drops it (the h2 server at its lingering-stream sweeps, after 5-10 s).
+* an invocation whose StartMessage, and the journal entries it announces, have not all arrived
+  :attr:`Router.start_timeout` seconds after its request head (:data:`START_TIMEOUT`) holds
+  an in-flight slot for nothing: the server drops it (the h2 server at its lingering-stream
+  sweeps, after 5-10 s). Restate sends all of them with the request.
 
 What one attempt holds of the runtime's notifications is bounded by its state machine
 (``machine.MAX_UNMATCHED_SIGNALS``).
@@ -239,7 +240,8 @@ class Router:
 
     def log_no_start(self, what: str) -> None:
         self.log_stalled(
-            "restate_trio: an invocation's StartMessage did not arrive in time; %s", what
+            "restate_trio: an invocation's StartMessage and journal did not arrive in time; %s",
+            what,
         )
 
     # ------------------------------------------------------------------ requests

@@ -199,18 +199,27 @@ def test_ready_only_after_all_known_entries(version: int) -> None:
     assert sm.ready
 
 
-def test_waiting_start_until_the_start_message_arrived() -> None:
-    # What the servers' start timeout looks at.
+def test_waiting_journal_until_the_start_message_and_its_entries_arrived() -> None:
+    # What the servers' start timeout looks at: Start, then the two entries it announces.
     sm = StateMachine(6)
     whole = frame(start(2))
     sm.feed(whole[:-1])
-    assert sm.waiting_start
+    assert sm.waiting_journal
     sm.feed(whole[-1:])
-    assert not sm.waiting_start
-    assert not ready(sm)  # the journal is still to come: not what the timeout is about
+    assert sm.waiting_journal  # the journal is still to come
+    sm.feed(frame(input_command()))
+    assert sm.waiting_journal
+    sm.feed(frame(m.SetStateCommandMessage(key=b"k", value=m.Value(content=b"1"))))
+    assert not sm.waiting_journal
+    assert ready(sm)
     closed = StateMachine(6)
     closed.feed(frame(input_command()))  # not a StartMessage: closed
-    assert not closed.waiting_start
+    assert not closed.waiting_journal
+    trickling = StateMachine(6)
+    trickling.feed(frame(start(3)) + frame(input_command()))
+    assert trickling.waiting_journal
+    trickling.notify_error(500, "the runtime disconnected")
+    assert not trickling.waiting_journal  # closed: nothing left to wait for
 
 
 @all_versions

@@ -429,7 +429,7 @@ async def _hold_blocker(client: H2Client) -> StreamState:
 # ---------------------------------------------------------------------------- no Start
 
 
-async def test_an_invocation_whose_start_never_arrives_is_dropped_and_frees_its_slot(
+async def test_an_invocation_whose_start_or_journal_never_arrives_is_dropped_and_frees_its_slot(
     transport: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The builtin server resets it at its sweeps (two of LINGER_SWEEP); the ASGI app fails the
@@ -452,6 +452,13 @@ async def test_an_invocation_whose_start_never_arrives_is_dropped_and_frees_its_
                     body=start_frame()[:5],
                     end=False,
                 ),
+                # A Start announcing three journal entries, and only the first of them.
+                await client.request(
+                    "/invoke/Greeter/greet",
+                    headers=invocation_headers(),
+                    body=start_frame(known_entries=3) + input_frame(b'"bob"'),
+                    end=False,
+                ),
             ]
             await blocker.entered.wait()
             for state in stalled:
@@ -469,9 +476,9 @@ async def test_an_invocation_whose_start_never_arrives_is_dropped_and_frees_its_
             assert not running.reset.is_set()
             assert not blocker.torn_down.is_set()
             assert_greeted(await greet(client))
-        # Logged rate-limited: one WARNING, the other at DEBUG.
+        # Logged rate-limited: one WARNING, the others at DEBUG.
         stalls = [r for r in caplog.records if "StartMessage" in r.getMessage()]
-        assert [r.levelno for r in stalls] == [logging.WARNING, logging.DEBUG]
+        assert [r.levelno for r in stalls] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
         assert not client.terminated.is_set()
 
 
