@@ -14,6 +14,7 @@ stopped from inside a signal handler, so a signal cannot interrupt the cleanup h
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -133,12 +134,10 @@ def _serve_and_register(
     except RegistrationError as exc:
         out.warning(f"registration failed: {exc}")
         return
-    names = ", ".join(str(s.get("name")) for s in services)
+    names = ", ".join(sorted(str(s.get("name")) for s in services))
     out.event(f"registered {child.uri} ({names})" if first else f"reloaded: {names}")
     if first:
         _print_calls(out, services, server.ingress_url)
-        out.line()
-        out.line("Watching for changes; Ctrl-C to stop.")
 
 
 def _changed(changes: set[tuple[watchfiles.Change, str]], root: Path) -> str:
@@ -185,16 +184,28 @@ def run_dev(
             out.field("watching", ", ".join(str(root) for root in roots))
             child = EndpointChild(target, port, out)
             try:
-                _serve_and_register(child, server, stop, out, first=True)
-                for changes in watchfiles.watch(
+                changes = watchfiles.watch(
                     *roots,
                     watch_filter=watchfiles.PythonFilter(),
                     stop_event=stop,
                     raise_interrupt=False,
                     # Editors save in bursts; one reload per burst.
                     debounce=400,
-                ):
-                    out.event(f"{_changed(changes, roots[0])} changed: reloading")
+                    # An empty batch at every timeout: the first one says the watcher is
+                    # live, so "Watching" is only printed once no edit can be missed.
+                    rust_timeout=250,
+                    yield_on_timeout=True,
+                )
+                first = next(changes, None)
+                if first is None:  # stopped
+                    return
+                _serve_and_register(child, server, stop, out, first=True)
+                out.line()
+                out.line("Watching for changes; Ctrl-C to stop.")
+                for batch in itertools.chain([first], changes):
+                    if not batch:
+                        continue
+                    out.event(f"{_changed(batch, roots[0])} changed: reloading")
                     child.stop()
                     if stop.is_set():
                         break

@@ -62,7 +62,7 @@ def curl_calls(services: Sequence[Mapping[str, object]], ingress_url: str) -> li
     """One ``curl`` command per handler of the services in a registration answer."""
     calls: list[str] = []
     base = ingress_url.rstrip("/")
-    for service in services:
+    for service in sorted(services, key=lambda s: str(s.get("name"))):
         name = str(service.get("name"))
         keyed = service.get("ty") in _KEYED
         handlers = service.get("handlers")

@@ -359,6 +359,12 @@ class RestateServer:
                 _ENV_DISABLE_WEB_UI: "false" if self._web_ui else "true",
             }
         )
+        if self._base_dir is not None:
+            # The server makes scratch folders (``invoker-*``) in TMPDIR and leaves them
+            # there; inside the base folder they go when it does.
+            scratch = self._base_dir / "tmp"
+            scratch.mkdir(exist_ok=True)
+            env["TMPDIR"] = str(scratch)
         env.update(self._config_env)
         return env
 
