@@ -23,7 +23,9 @@ def cli() -> None:
 @cli.command()
 @click.argument("target")
 @click.option("--ingress-port", type=_PORT, help="Ingress port [default: 8080, or the next free]")
-@click.option("--admin-port", type=_PORT, help="Admin API and UI port [default: 9070, or next free]")
+@click.option(
+    "--admin-port", type=_PORT, help="Admin API and UI port [default: 9070, or next free]"
+)
 @click.option(
     "--port", "endpoint_port", type=_PORT, help="Endpoint port [default: 9080, or the next free]"
 )
@@ -78,9 +80,7 @@ def dev(
     help="HTTP server",
 )
 @click.option("--dev-parent", type=int, hidden=True)
-def serve(
-    target: str, bind: str, workers: int, http_server: str, dev_parent: int | None
-) -> None:
+def serve(target: str, bind: str, workers: int, http_server: str, dev_parent: int | None) -> None:
     """Serve TARGET (module:endpoint or file.py:endpoint) in production.
 
     HTTP/2 cleartext and HTTP/1.1 on one port; SIGTERM drains (invocations waiting on Restate
@@ -105,7 +105,9 @@ def serve(
     help="Where the server keeps its data [default: the user data folder]",
 )
 @click.option("--ingress-port", type=_PORT, help="Ingress port [default: 8080, or the next free]")
-@click.option("--admin-port", type=_PORT, help="Admin API and UI port [default: 9070, or next free]")
+@click.option(
+    "--admin-port", type=_PORT, help="Admin API and UI port [default: 9070, or next free]"
+)
 def server(data_dir: Path | None, ingress_port: int | None, admin_port: int | None) -> None:
     """Run a local restate-server (UI enabled, data kept) until Ctrl-C or SIGTERM."""
     from ._local import default_data_dir, run_server

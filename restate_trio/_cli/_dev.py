@@ -6,10 +6,10 @@ old objects, registrations and imported state behind), and the child is the same
 ``restate-trio serve`` that production uses. The server is never restarted, so its data (state,
 journals, idempotency keys) lives through reloads in its temporary folder, removed at exit.
 
-Stopping: SIGINT and SIGTERM only set a flag (see _signals). Every loop here waits in slices and checks it
-(the file watcher polls it every 50 ms), then the ``finally`` blocks stop the child (SIGTERM:
-it drains like a production endpoint), stop the server and remove its folder. Nothing is
-stopped from inside a signal handler, so a signal cannot interrupt the cleanup half-way.
+Stopping: SIGINT and SIGTERM only set a flag (see _signals). Every loop here waits in slices
+and checks it (the file watcher polls it every 50 ms), then the ``finally`` blocks stop the
+child (SIGTERM: it drains like a production endpoint), stop the server and remove its folder.
+Nothing is stopped from inside a signal handler, so a signal cannot cut the cleanup short.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import watchfiles
 from ..testing import RegistrationError, RestateServer, ServerStartError
 from ..testing._process import terminate
 from ._examples import curl_calls
-from ._signals import StopFlag, stop_on_signals
 from ._servers import DEFAULT_ENDPOINT_PORT, LOCALHOST, choose_port, local_server
+from ._signals import StopFlag, stop_on_signals
 from ._target import watch_root
 
 if TYPE_CHECKING:

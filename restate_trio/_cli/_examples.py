@@ -69,7 +69,9 @@ def curl_calls(services: Sequence[Mapping[str, object]], ingress_url: str) -> li
         if not isinstance(handlers, list):
             continue
         for handler in cast("list[Mapping[str, object]]", handlers):
-            path = f"{name}/<key>/{handler.get('name')}" if keyed else f"{name}/{handler.get('name')}"
+            path = (
+                f"{name}/<key>/{handler.get('name')}" if keyed else f"{name}/{handler.get('name')}"
+            )
             words = ["curl", f"{base}/{path}", *_body_arguments(handler)]
             calls.append(shlex.join(words))
     return calls

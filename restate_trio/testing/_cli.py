@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING, cast
 

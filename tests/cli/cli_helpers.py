@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import subprocess
@@ -101,7 +102,9 @@ class Launched:
                     )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    pytest.fail(f"no {text!r} within {timeout} s:\n{self.output}\n{self.error_output}")
+                    pytest.fail(
+                        f"no {text!r} within {timeout} s:\n{self.output}\n{self.error_output}"
+                    )
                 self._changed.wait(remaining)
 
     def descendants(self) -> list[int]:
@@ -134,10 +137,8 @@ def pidfds(pids: list[int]) -> dict[int, int]:
     """pidfds for ``pids``, opened now so that a reused PID cannot fool ``wait_gone``."""
     fds: dict[int, int] = {}
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone
             fds[pid] = os.pidfd_open(pid)
-        except ProcessLookupError:
-            pass  # already gone
     return fds
 
 
@@ -168,7 +169,9 @@ class Cli(Protocol):
     ) -> Launched: ...
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = DEADLINE
+) -> subprocess.CompletedProcess[str]:
     """Run a short ``restate-trio`` command to completion."""
     return subprocess.run(
         [str(SCRIPT), *args],

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -34,9 +35,10 @@ def cli_env(restate_server_binary: Path, tmp_path: Path) -> dict[str, str]:
     env.update(
         # The code under test, not a copy installed into the environment: the package this
         # test process imported comes first on the children's path.
-        PYTHONPATH=os.pathsep.join([str(Path(restate_trio.__file__).parent.parent)] + [
-            p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
-        ]),
+        PYTHONPATH=os.pathsep.join(
+            [str(Path(restate_trio.__file__).parent.parent)]
+            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
         RESTATE_SERVER_BIN=str(restate_server_binary),
         TMPDIR=str(tmp),
         PYTHONUNBUFFERED="1",
@@ -72,10 +74,8 @@ def cli(cli_env: dict[str, str]) -> Iterator[Cli]:
             launched.process.kill()
             launched.process.wait()
             for pid in leftovers:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
         launched.close()
 
 

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from cli_helpers import DEADLINE, SHOP, no_leftovers_in, pidfds, wait_gone
 
 from restate_trio.testing._process import free_ports
-
-from cli_helpers import DEADLINE, SHOP, no_leftovers_in, pidfds, wait_gone
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,9 +33,7 @@ def _poll_answer(url: str, body: object, expected: object) -> None:
     pytest.fail(f"{url} never answered {expected!r}; last: {last!r}")
 
 
-def test_dev_serves_reloads_and_stops_clean(
-    cli: Cli, shop: Path, cli_env: dict[str, str]
-) -> None:
+def test_dev_serves_reloads_and_stops_clean(cli: Cli, shop: Path, cli_env: dict[str, str]) -> None:
     ingress, admin, endpoint = free_ports(3)
     dev = cli(
         "dev",
@@ -79,9 +76,7 @@ def test_dev_serves_reloads_and_stops_clean(
     assert "stopped" in dev.output
 
 
-def test_dev_stops_clean_on_sigint_and_survives_a_broken_module(
-    cli: Cli, shop: Path
-) -> None:
+def test_dev_stops_clean_on_sigint_and_survives_a_broken_module(cli: Cli, shop: Path) -> None:
     ingress, admin, endpoint = free_ports(3)
     dev = cli(
         "dev",
