@@ -20,7 +20,7 @@ def cli() -> None:
     """Develop, serve and call Restate services written with restate-trio."""
 
 
-@cli.command()
+@cli.command(short_help="Serve an endpoint against a local Restate, reloading on changes.")
 @click.argument("target")
 @click.option("--ingress-port", type=_PORT, help="Ingress port [default: 8080, or the next free]")
 @click.option(
@@ -61,7 +61,7 @@ def dev(
     )
 
 
-@cli.command()
+@cli.command(short_help="Serve an endpoint in production (workers, graceful SIGTERM).")
 @click.argument("target")
 @click.option("--bind", default="0.0.0.0:9080", show_default=True, help="HOST:PORT to listen on")
 @click.option(
@@ -98,7 +98,7 @@ def serve(target: str, bind: str, workers: int, http_server: str, dev_parent: in
     )
 
 
-@cli.command()
+@cli.command(short_help="Run a local restate-server with a persistent data folder.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -120,7 +120,7 @@ def server(data_dir: Path | None, ingress_port: int | None, admin_port: int | No
     )
 
 
-@cli.command()
+@cli.command(short_help="Register a deployment with Restate.")
 @click.argument("uri")
 @click.option("--admin", default="http://127.0.0.1:9070", show_default=True, help="Admin API URL")
 @click.option("--force", is_flag=True, help="Overwrite an existing deployment at URI")
@@ -132,7 +132,7 @@ def register(uri: str, admin: str, force: bool, http1: bool) -> None:
     run_register(uri, admin=admin, force=force, http1=http1, out=Output())
 
 
-@cli.command()
+@cli.command(short_help="Call a handler through the ingress and print the answer.")
 @click.argument("path")
 @click.argument("body", required=False)
 @click.option("--ingress", default="http://127.0.0.1:8080", show_default=True, help="Ingress URL")

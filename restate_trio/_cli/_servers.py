@@ -73,8 +73,8 @@ def pick_port(preferred: int, *, taken: set[int]) -> int:
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOCALHOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        free: int = sock.getsockname()[1]
+        return free
 
 
 def choose_port(name: str, explicit: int | None, default: int, taken: set[int], out: Output) -> int:

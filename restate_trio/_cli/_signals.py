@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator
     from types import FrameType
 
 
@@ -35,7 +35,7 @@ class StopFlag:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[StopFlag]:
+def stop_on_signals() -> Generator[StopFlag]:
     """SIGINT and SIGTERM set the flag (no KeyboardInterrupt) inside the block."""
     stop = StopFlag()
 

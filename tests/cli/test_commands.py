@@ -40,11 +40,8 @@ def test_serve_register_call(
     ingress = f"--ingress={restate_server.ingress_url}"
     greeted = run_cli("call", "Greeter/greet", '"Ada"', ingress, env=cli_env)
     assert (greeted.returncode, greeted.stdout) == (0, '"Hello Ada!"\n'), greeted.stderr
-    for expected in (2, 5):
-        added = run_cli(
-            "call", "Counter/c1/add", str(expected - (expected > 2) * 2), ingress, env=cli_env
-        )
-        assert (added.returncode, added.stdout.strip()) == (0, str(expected)), added.stderr
+    added = run_cli("call", "Counter/c1/add", "2", ingress, env=cli_env)
+    assert (added.returncode, added.stdout) == (0, "2\n"), added.stderr
 
     missing = run_cli("call", "Nope/greet", '"x"', ingress, env=cli_env)
     assert missing.returncode == 1
