@@ -100,17 +100,31 @@ def find_restate_server(
     return found
 
 
+def _npm_output_flags(progress: bool) -> tuple[str, ...]:
+    if not progress:
+        return ("--loglevel=error",)
+    if sys.stderr.isatty():
+        # npm draws its progress bar only on a terminal.
+        return ("--loglevel=notice", "--progress")
+    # In a log, one "http fetch" line per downloaded tarball says it is working.
+    return ("--loglevel=http",)
+
+
 def install_restate_server(
     version: str = RESTATE_SERVER_VERSION,
     *,
     cache_dir: Path | None = None,
     timeout: float = 600.0,
+    progress: bool = False,
 ) -> Path:
     """Install ``restate-server`` from npm into the cache folder (if missing).
 
     The package is installed into a temporary folder next to the final one
     and then renamed into place, so concurrent installs are safe. Returns the
     path of the binary. ``$RESTATE_SERVER_BIN`` is ignored here.
+
+    With ``progress=True`` npm's own output (its progress bar when stderr is a
+    terminal) goes to this process's stderr instead of being captured.
 
     Raises:
         RestateServerNotFoundError: ``npm`` is not available, or the install
@@ -123,9 +137,10 @@ def install_restate_server(
     npm = shutil.which("npm")
     if npm is None:
         raise RestateServerNotFoundError(
-            "npm is required to install restate-server (it ships as the npm package "
-            f"{_NPM_PACKAGE}); install Node.js/npm or set RESTATE_SERVER_BIN to a "
-            "restate-server binary"
+            f"npm is required to install restate-server {version} (it ships as the npm "
+            f"package {_NPM_PACKAGE}) and was not found on PATH. Install Node.js, which "
+            "comes with npm (e.g. `apt install npm`, `brew install node`), or set "
+            "RESTATE_SERVER_BIN to the path of a restate-server binary"
         )
     install_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{install_dir.name}.", dir=install_dir.parent))
@@ -139,14 +154,14 @@ def install_restate_server(
             "--no-audit",
             "--no-fund",
             "--ignore-scripts",
-            "--loglevel=error",
+            *_npm_output_flags(progress),
             f"{_NPM_PACKAGE}@{version}",
         ]
         try:
             result = subprocess.run(
                 command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stdout=sys.stderr if progress else subprocess.PIPE,
+                stderr=None if progress else subprocess.STDOUT,
                 text=True,
                 timeout=timeout,
                 check=False,
@@ -158,7 +173,7 @@ def install_restate_server(
         if result.returncode != 0:
             raise RestateServerNotFoundError(
                 f"`npm install {_NPM_PACKAGE}@{version}` failed "
-                f"(exit {result.returncode}):\n{result.stdout}"
+                f"(exit {result.returncode})" + (f":\n{result.stdout}" if result.stdout else "")
             )
         if _binary_in(staging) is None:
             raise RestateServerNotFoundError(

@@ -79,8 +79,8 @@ class RestateServer:
 
     Each server gets a fresh temporary base folder and free localhost ports
     picked when it starts (and picked again if another process grabs one
-    first). It is single-node, with telemetry and the web UI disabled, and
-    listens on TCP only.
+    first). It is single-node, with telemetry and (unless ``web_ui``) the web
+    UI disabled, and listens on TCP only.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`::
 
@@ -119,6 +119,16 @@ class RestateServer:
         node_name: the ``--node-name`` of the server.
         keep_base_dir: leave the base folder (data and log) behind on
             :meth:`stop`, for debugging.
+        ingress_port: a fixed ingress port instead of a free one picked at
+            start; with any fixed port, a port in use fails :meth:`start`
+            (``ServerStartError``) instead of being retried on other ports.
+        admin_port: a fixed admin API (and web UI) port.
+        node_port: a fixed node-to-node port.
+        web_ui: serve the Restate web UI on the admin port (under ``/ui/``).
+        base_dir: a persistent base folder (created if missing) instead of a
+            temporary one; it is kept on :meth:`stop`, so the server's data
+            survives into the next server started on it. Use the same
+            ``node_name`` every time.
     """
 
     def __init__(
@@ -136,6 +146,11 @@ class RestateServer:
         request_timeout: float = _DEFAULT_TIMEOUT,
         node_name: str = "restate-trio-test",
         keep_base_dir: bool = False,
+        ingress_port: int | None = None,
+        admin_port: int | None = None,
+        node_port: int | None = None,
+        web_ui: bool = False,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._binary = Path(binary) if binary is not None else None
         self._config_env: dict[str, str] = {}
@@ -156,7 +171,11 @@ class RestateServer:
         self.request_timeout = request_timeout
         """Bound, in seconds, on each async helper call."""
         self._node_name = node_name
-        self._keep_base_dir = keep_base_dir
+        self._fixed_ports = (ingress_port, admin_port, node_port)
+        self._web_ui = web_ui
+        self._persistent_dir = Path(base_dir).expanduser() if base_dir is not None else None
+        # A folder the user gave is theirs: never removed.
+        self._keep_base_dir = keep_base_dir or base_dir is not None
         self._base_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._ports: tuple[int, int, int] | None = None
@@ -179,6 +198,11 @@ class RestateServer:
     def admin_url(self) -> str:
         """Base URL of the admin API (no trailing slash)."""
         return f"http://{LOCALHOST}:{self._require_started()[1]}"
+
+    @property
+    def ui_url(self) -> str:
+        """URL of the Restate web UI (served only with ``web_ui=True``)."""
+        return f"{self.admin_url}/ui/"
 
     @property
     def node_port(self) -> int:
@@ -252,7 +276,12 @@ class RestateServer:
         if self._ports is not None:
             raise RuntimeError("the restate server is already started")
         binary = self._binary if self._binary is not None else find_restate_server()
-        self._base_dir = Path(tempfile.mkdtemp(prefix="restate-trio-"))
+        if self._persistent_dir is not None:
+            self._persistent_dir.mkdir(parents=True, exist_ok=True)
+            self._base_dir = self._persistent_dir
+        else:
+            self._base_dir = Path(tempfile.mkdtemp(prefix="restate-trio-"))
+        fixed = any(port is not None for port in self._fixed_ports)
         if self._signing_key_pem is not None:
             key_file = self._base_dir / "request-identity-key.pem"
             key_file.write_bytes(self._signing_key_pem)
@@ -261,20 +290,29 @@ class RestateServer:
         deadline = time.monotonic() + self._startup_timeout
         try:
             for attempt in range(1, _START_ATTEMPTS + 1):
-                ingress, admin, node = free_ports(3)
+                picked = iter(free_ports(3))
+                ingress, admin, node = (
+                    port if port is not None else next(picked) for port in self._fixed_ports
+                )
                 self._ports = (ingress, admin, node)
                 self._spawn(binary)
                 if self._wait_healthy(deadline):
                     break
                 # The process died while binding a port someone else holds.
                 terminate(self.process, self._shutdown_grace)
+                if fixed:
+                    raise ServerStartError(
+                        f"restate-server could not bind its ports (ingress {ingress}, admin "
+                        f"{admin}, node {node}): one is in use; log tail:\n{self.log_tail()}"
+                    )
                 if attempt == _START_ATTEMPTS:
                     raise ServerStartError(
                         f"restate-server could not bind free ports after {attempt} attempts; "
                         f"log tail:\n{self.log_tail()}"
                     )
-                # Start over with an empty data folder.
-                shutil.rmtree(self._data_dir, ignore_errors=True)
+                # Start over with an empty data folder (a fresh, temporary one).
+                if self._persistent_dir is None:
+                    shutil.rmtree(self._data_dir, ignore_errors=True)
         except BaseException:
             if self._process is not None:
                 terminate(self._process, self._shutdown_grace)
@@ -318,9 +356,15 @@ class RestateServer:
                 _ENV_LISTEN_MODE: "tcp",
                 _ENV_DISABLE_TELEMETRY: "true",
                 _ENV_NO_ANSI: "true",
-                _ENV_DISABLE_WEB_UI: "true",
+                _ENV_DISABLE_WEB_UI: "false" if self._web_ui else "true",
             }
         )
+        if self._base_dir is not None:
+            # The server makes scratch folders (``invoker-*``) in TMPDIR and leaves them
+            # there; inside the base folder they go when it does.
+            scratch = self._base_dir / "tmp"
+            scratch.mkdir(exist_ok=True)
+            env["TMPDIR"] = str(scratch)
         env.update(self._config_env)
         return env
 
