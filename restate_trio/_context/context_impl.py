@@ -31,9 +31,11 @@ from .._service.targets import Target, target_of
 from ..codecs import PayloadCodec
 from ..context import CallOptions, Request, SendOptions
 from ..errors import TerminalError
+from ..observability import InvocationLogger
 from ..retry import RetryPolicy
 from .futures import CallFutureImpl, DurableFutureImpl, SendHandleImpl
 from .invocation import Attempt, decode
+from .logger import handler_logger
 from .random import DurableRandom
 from .run import RunSpec
 
@@ -78,7 +80,8 @@ def _ms_from_now(delay: timedelta | None) -> int:
 class ContextImpl:
     """Implements :mod:`restate_trio.context` for one invocation attempt."""
 
-    __slots__ = ("_attempt", "_random", "_request")
+    # _logger is left unset until ctx.logger is first read (nothing to store per invocation).
+    __slots__ = ("_attempt", "_logger", "_random", "_request")
 
     def __init__(self, attempt: Attempt) -> None:
         self._attempt = attempt
@@ -108,6 +111,14 @@ class ContextImpl:
                 limit_key=start.limit_key,
             )
         return self._request
+
+    @property
+    def logger(self) -> InvocationLogger:
+        try:
+            return self._logger
+        except AttributeError:
+            logger = self._logger = handler_logger(self._attempt)
+            return logger
 
     def key(self) -> str:
         start = self._attempt.machine.start
