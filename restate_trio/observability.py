@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import cast
 
 __all__ = [
     "HANDLER_LOGGER",
@@ -192,9 +193,9 @@ class InvocationLogger(logging.LoggerAdapter[logging.Logger]):
     ) -> tuple[object, MutableMapping[str, object]]:
         """Add the invocation's attributes to the record (merged with the call's ``extra``)."""
         extra = kwargs.get("extra")
-        attributes = self.extra if self.extra is not None else {}
+        attributes: Mapping[str, object] = self.extra if self.extra is not None else {}
         if isinstance(extra, Mapping):
-            kwargs["extra"] = {**attributes, **extra}  # pyright: ignore[reportUnknownArgumentType]
+            kwargs["extra"] = {**attributes, **cast("Mapping[str, object]", extra)}
         else:
             kwargs["extra"] = attributes
         return msg, kwargs

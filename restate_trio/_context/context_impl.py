@@ -35,7 +35,6 @@ from ..observability import InvocationLogger
 from ..retry import RetryPolicy
 from .futures import CallFutureImpl, DurableFutureImpl, SendHandleImpl
 from .invocation import Attempt, decode
-from .logger import handler_logger
 from .random import DurableRandom
 from .run import RunSpec
 
@@ -80,8 +79,7 @@ def _ms_from_now(delay: timedelta | None) -> int:
 class ContextImpl:
     """Implements :mod:`restate_trio.context` for one invocation attempt."""
 
-    # _logger is left unset until ctx.logger is first read (nothing to store per invocation).
-    __slots__ = ("_attempt", "_logger", "_random", "_request")
+    __slots__ = ("_attempt", "_random", "_request")
 
     def __init__(self, attempt: Attempt) -> None:
         self._attempt = attempt
@@ -114,11 +112,7 @@ class ContextImpl:
 
     @property
     def logger(self) -> InvocationLogger:
-        try:
-            return self._logger
-        except AttributeError:
-            logger = self._logger = handler_logger(self._attempt)
-            return logger
+        return self._attempt.logger
 
     def key(self) -> str:
         start = self._attempt.machine.start

@@ -27,6 +27,7 @@ journal order of their completions is decided by the runtime and replayed as rec
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import math
@@ -34,7 +35,7 @@ import os
 import traceback
 import types
 import warnings
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import NoReturn, ParamSpec, TypeVar, cast
 
@@ -55,9 +56,9 @@ from .._protocol.types import (
 from .._service.definitions import HandlerDefinition
 from ..codecs import DEFAULT_CODEC, CodecError, PayloadCodec
 from ..errors import Cancelled, TerminalError
-from ..observability import AttemptInfo, AttemptOutcome, RunHook
+from ..observability import AttemptInfo, AttemptOutcome, InvocationLogger, RunHook
 from .hooks import HookSet, enter_hooks, exit_hooks
-from .logger import invocation_attributes, sdk_logger as logger
+from .logger import handler_logger, invocation_attributes, sdk_logger as logger
 from .outcome import as_terminal
 from .run import IN_RUN, Runs
 from .scheduler import Scheduler
@@ -133,6 +134,8 @@ class Attempt:
         if hooks is not None:
             self._hooks = hooks
             self.run_hooks = hooks.run
+            # The instance's own run (the hooked path), shadowing the method: see _run_hooked.
+            self.__dict__["run"] = self._run_hooked
 
     # ------------------------------------------------------------------ transport side
 
@@ -192,19 +195,13 @@ class Attempt:
             ready = self._output_ready = trio.Event()
             await ready.wait()
 
-    def run(self) -> Coroutine[object, object, None]:
-        """Run the handler (in this task) until the attempt ends; nothing it started outlives
-        it. (A coroutine either way: the hooked path adds no frame to the plain one.)"""
-        if self._hooks is not None:
-            return self._run_hooked()
-        return self._run()
-
     async def _run_hooked(self) -> None:
-        """:meth:`_run` with the attempt hooks exited after it: once the attempt is over and
+        """:meth:`run` with the attempt hooks exited after it: once the attempt is over and
         everything it started has stopped, outside its cancelled scope. (They are entered
-        by :meth:`_run_handler`, once the journal has arrived.)"""
+        by :meth:`_run_handler`, once the journal has arrived.) An attempt with hooks has it
+        as its ``run``, so that one without them takes not even a call more."""
         try:
-            await self._run()
+            await Attempt.run(self)
         except BaseException as exc:
             await self._exit_hooks(exc)
             raise
@@ -230,7 +227,9 @@ class Attempt:
         if entered and info is not None:
             await exit_hooks(entered, error, info)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Run the handler (in this task) until the attempt ends; nothing it started outlives
+        it."""
         try:
             self.base_deadline = trio.current_effective_deadline()
             async with trio.open_nursery() as nursery:
@@ -288,6 +287,12 @@ class Attempt:
             listener()
         elif self._output_ready is not None:
             self._output_ready.set()
+
+    @functools.cached_property
+    def logger(self) -> InvocationLogger:
+        """``ctx.logger``: made when first used, kept in the instance dict (an attempt that
+        logs nothing stores nothing for it)."""
+        return handler_logger(self)
 
     def _report_close(self) -> None:
         """Say why the attempt closed, where it is a bug in the user's code: a journal
@@ -496,7 +501,7 @@ class Attempt:
             # Entered here, in the handler's task once the journal is in: context variables
             # a hook sets (a current span) are the handler's, and its run closures'.
             await self._enter_hooks(self._hooks)
-            if machine.closed:
+            if self._over():  # the connection was lost while a hook entered
                 return
         error: BaseException | None = None
         value: object = None
