@@ -201,11 +201,16 @@ class Attempt:
         by :meth:`_run_handler`, once the journal has arrived.) An attempt with hooks has it
         as its ``run``, so that one without them takes not even a call more."""
         try:
-            await Attempt.run(self)
-        except BaseException as exc:
-            await self._exit_hooks(exc)
-            raise
-        await self._exit_hooks(self._hook_error)
+            try:
+                await Attempt.run(self)
+            except BaseException as exc:
+                await self._exit_hooks(exc)
+                raise
+            await self._exit_hooks(self._hook_error)
+        finally:
+            # The bound method in the instance dict is a cycle back to the attempt: break it,
+            # as run() breaks the others, so that refcounting frees the attempt.
+            self.__dict__.pop("run", None)
 
     async def _enter_hooks(self, hooks: HookSet) -> None:
         start = self.machine.start
@@ -295,7 +300,8 @@ class Attempt:
         return handler_logger(self)
 
     def _report_close(self) -> None:
-        """Say why the attempt closed, where it is a bug in the user's code: a journal
+        """Note how the attempt closed (for the hooks; a suspension at DEBUG), and say why it
+        closed where it is a bug in the user's code: a journal
         mismatch means the handler is not deterministic (or its code changed under a running
         invocation). Runs while the diverging command is being issued, so the user's line is on
         the stack."""

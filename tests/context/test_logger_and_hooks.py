@@ -319,3 +319,26 @@ async def test_an_attempt_without_hooks_stores_nothing_for_them() -> None:
     definition = restate.reflect(Shop(), "Shop").handlers["charge"]
     attempt = Attempt(StateMachine(6), definition, {}, service="Shop")
     assert not {"_hooks", "run_hooks", "hook_info", "_hook_error"} & set(vars(attempt))
+
+
+async def test_a_hooked_attempt_is_freed_by_refcounting() -> None:
+    """No reference cycle is left through the attempt once it ran (as without hooks)."""
+    import gc
+    import weakref
+
+    definition = restate.reflect(Shop(), "Shop").handlers["same_logger"]
+    attempt = Attempt(
+        StateMachine(6), definition, {}, service="Shop", hooks=HookSet([Recorder().hook()])
+    )
+    attempt.feed(journal_bytes(()))
+    attempt.feed_eof()
+    attempt.on_output(lambda: None)
+    await attempt.run()
+    attempt.take_output()
+    ref = weakref.ref(attempt)
+    gc.disable()
+    try:
+        del attempt
+        assert ref() is None
+    finally:
+        gc.enable()
