@@ -45,7 +45,7 @@ import trio
 
 __all__ = ["ServeOn", "restart_delay", "supervise"]
 
-logger = logging.getLogger("restate_trio")
+logger = logging.getLogger("restate_trio.workers")
 
 # A worker that lived this long after it started serving counts as healthy: its next crash
 # restarts it without delay growth from earlier crashes.

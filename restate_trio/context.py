@@ -41,6 +41,7 @@ from typing import Protocol, TypedDict, TypeVar, TypeVarTuple, Unpack, overload
 
 from ._context.random import DurableRandom
 from .codecs import PayloadCodec
+from .observability import InvocationLogger
 from .retry import RetryPolicy
 
 __all__ = [
@@ -167,6 +168,15 @@ class Context(Protocol):
 
     def request(self) -> Request:
         """The invocation id, headers and raw body of this invocation."""
+        ...
+
+    @property
+    def logger(self) -> InvocationLogger:
+        """A standard :mod:`logging` logger for this invocation that is silent while it
+        replays: ``ctx.logger.info("charged %s", amount)`` logs once, not again on every retry
+        or resumption. Its records (logger ``restate_trio.handler``) carry
+        ``restate_invocation_id``, ``restate_service``, ``restate_handler``, ``restate_key``
+        and ``restate_attempt`` as attributes (see :mod:`restate_trio.observability`)."""
         ...
 
     # -- durable steps and timers ----------------------------------------------------------

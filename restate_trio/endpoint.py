@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Literal
 
 import trio
 
+from ._context.hooks import HookSet
 from ._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from ._protocol.identity import IdentityVerifier
 from ._service.definitions import ServiceDefinition
 from ._transport.router import DEFAULT_MAX_INVOCATIONS
 from .codecs import DEFAULT_CODEC, PayloadCodec
+from .observability import Hook
 
 if TYPE_CHECKING:
     from hypercorn.config import Config
@@ -79,6 +81,10 @@ class Endpoint:
         form whole messages (partial messages, serde bodies), by default four times
         ``max_message_size`` and at least 64 MiB. The stream that would exceed it is dropped
         (HTTP/2 reset; over hypercorn, its invocation fails and Restate retries it).
+    :param hooks: instrumentation around every invocation attempt and every executed
+        ``ctx.run`` closure (:class:`~restate_trio.observability.Hook`, e.g.
+        :func:`restate_trio.otel.tracing_hook`); the first is the outermost. Without hooks,
+        attempts take no path through them.
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class Endpoint:
         codec: PayloadCodec | None = None,
         max_invocations: int = DEFAULT_MAX_INVOCATIONS,
         max_buffered_input: int | None = None,
+        hooks: Sequence[Hook] = (),
     ) -> None:
         if max_invocations < 1:
             raise ValueError("max_invocations must be at least 1")
@@ -113,6 +120,13 @@ class Endpoint:
         self._max_message_size = max_message_size
         self._services: dict[str, ServiceDefinition] = {}
         self._app: RestateApp | None = None
+        for hook in hooks:
+            if not isinstance(hook, Hook):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(
+                    "hooks takes restate_trio.observability.Hook objects, "
+                    f"got {type(hook).__name__}"
+                )
+        self._hooks = HookSet(hooks) if hooks else None
 
     def bind(self, *services: ServiceDefinition) -> Endpoint:
         """Add services (from :func:`~restate_trio.reflect`); returns the endpoint for chaining."""
@@ -148,6 +162,7 @@ class Endpoint:
                 max_protocol_version=self._max_protocol_version,
                 max_invocations=self._max_invocations,
                 max_buffered_input=self._max_buffered_input,
+                hooks=self._hooks,
             )
             self._app = RestateApp(router)
         return self._app

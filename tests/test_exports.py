@@ -18,6 +18,8 @@ PUBLIC_MODULES = [
     "restate_trio.context",
     "restate_trio.endpoint",
     "restate_trio.errors",
+    "restate_trio.observability",
+    "restate_trio.otel",
     "restate_trio.retry",
     "restate_trio.service",
     "restate_trio.testing",

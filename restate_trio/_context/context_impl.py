@@ -29,6 +29,7 @@ from .._service.targets import Target, target_of, with_codec
 from ..codecs import PayloadCodec
 from ..context import CallOptions, Request, SendOptions
 from ..errors import TerminalError
+from ..observability import InvocationLogger
 from ..retry import RetryPolicy
 from .futures import CallFutureImpl, DurableFutureImpl, SendHandleImpl
 from .invocation import Attempt, decode
@@ -106,6 +107,10 @@ class ContextImpl:
                 limit_key=start.limit_key,
             )
         return self._request
+
+    @property
+    def logger(self) -> InvocationLogger:
+        return self._attempt.logger
 
     def key(self) -> str:
         start = self._attempt.machine.start

@@ -36,6 +36,7 @@ import traceback
 import types
 import warnings
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar, cast
 
 import trio
@@ -55,14 +56,15 @@ from .._protocol.types import (
 from .._service.definitions import HandlerDefinition
 from ..codecs import DEFAULT_CODEC, CodecError, PayloadCodec
 from ..errors import Cancelled, TerminalError
+from ..observability import AttemptInfo, AttemptOutcome, InvocationLogger, RunHook
+from .hooks import HookSet, enter_hooks, exit_hooks
+from .logger import handler_logger, invocation_attributes, sdk_logger as logger
 from .outcome import as_terminal
 from .run import IN_RUN, Runs
 from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     from .context_impl import ContextImpl
-
-logger = logging.getLogger("restate_trio")
 
 
 @functools.cache
@@ -90,6 +92,17 @@ class AttemptEnded(BaseException):
 class Attempt:
     """Runs one handler invocation attempt over a :class:`StateMachine`."""
 
+    # The endpoint's hooks (see hooks.py), class-level ``None`` so that an attempt of an
+    # endpoint without hooks stores nothing for them and tests one attribute per attempt
+    # (and the runs one per executed closure).
+    _hooks: HookSet | None = None
+    #: The hooks around executed ``ctx.run`` closures, if any.
+    run_hooks: tuple[RunHook, ...] | None = None
+    #: What the hooks are told about this attempt, once they are entered.
+    hook_info: AttemptInfo | None = None
+    _hook_error: BaseException | None = None  # the error the attempt hooks exit with
+    _entered_hooks: list[AbstractAsyncContextManager[object]] | None = None
+
     def __init__(
         self,
         machine: StateMachine,
@@ -98,6 +111,7 @@ class Attempt:
         codec: PayloadCodec = DEFAULT_CODEC,
         *,
         service: str = "",
+        hooks: HookSet | None = None,
     ) -> None:
         self.machine = machine
         self.handler = handler
@@ -130,6 +144,11 @@ class Attempt:
         #: The trio deadline in effect when the attempt started: a durable await under an
         #: earlier one has a deadline set inside the handler (see scheduler.py).
         self.base_deadline: float = math.inf
+        if hooks is not None:
+            self._hooks = hooks
+            self.run_hooks = hooks.run
+            # The instance's own run (the hooked path), shadowing the method: see _run_hooked.
+            self.__dict__["run"] = self._run_hooked
 
     # ------------------------------------------------------------------ transport side
 
@@ -188,6 +207,43 @@ class Attempt:
                 return None
             ready = self._output_ready = trio.Event()
             await ready.wait()
+
+    async def _run_hooked(self) -> None:
+        """:meth:`run` with the attempt hooks exited after it: once the attempt is over and
+        everything it started has stopped, outside its cancelled scope. (They are entered
+        by :meth:`_run_handler`, once the journal has arrived.) An attempt with hooks has it
+        as its ``run``, so that one without them takes not even a call more."""
+        try:
+            try:
+                await Attempt.run(self)
+            except BaseException as exc:
+                await self._exit_hooks(exc)
+                raise
+            await self._exit_hooks(self._hook_error)
+        finally:
+            # The bound method in the instance dict is a cycle back to the attempt: break it,
+            # as run() breaks the others, so that refcounting frees the attempt.
+            self.__dict__.pop("run", None)
+
+    async def _enter_hooks(self, hooks: HookSet) -> None:
+        start = self.machine.start
+        assert start is not None
+        info = self.hook_info = AttemptInfo(
+            invocation_id=start.debug_id,
+            service=self.service,
+            handler=self.handler.name,
+            key=start.key,
+            attempt=start.retry_count_since_last_stored_entry + 1,
+            headers=self.attempt_headers,
+            replaying=start.known_entries > 1,
+        )
+        self._entered_hooks = await enter_hooks(hooks.attempt, info)
+
+    async def _exit_hooks(self, error: BaseException | None) -> None:
+        entered, self._entered_hooks = self._entered_hooks, None
+        info = self.hook_info
+        if entered and info is not None:
+            await exit_hooks(entered, error, info)
 
     async def run(self) -> None:
         """Run the handler (in this task) until the attempt ends; nothing it started outlives
@@ -250,12 +306,43 @@ class Attempt:
         elif self._output_ready is not None:
             self._output_ready.set()
 
+    @functools.cached_property
+    def logger(self) -> InvocationLogger:
+        """``ctx.logger``: made when first used, kept in the instance dict (an attempt that
+        logs nothing stores nothing for it)."""
+        return handler_logger(self)
+
     def _report_close(self) -> None:
-        """Say why the attempt closed, where it is a bug in the user's code: a journal
+        """Note how the attempt closed (for the hooks; a suspension at DEBUG), and say why it
+        closed where it is a bug in the user's code: a journal
         mismatch means the handler is not deterministic (or its code changed under a running
         invocation). Runs while the diverging command is being issued, so the user's line is on
         the stack."""
         machine = self.machine
+        info = self.hook_info
+        failure = machine.failure
+        if failure is None:
+            # Closed without an error: the handler ended it (End), or an await suspended it.
+            if self._handler_done:
+                if info is not None:
+                    info.outcome = AttemptOutcome.COMPLETED
+                return
+            if info is not None:
+                info.outcome = AttemptOutcome.SUSPENDED
+            if logger.isEnabledFor(logging.DEBUG):
+                start = machine.start
+                logger.debug(
+                    "invocation %s (%s/%s) suspended: Restate resumes it when what it awaits "
+                    "completes",
+                    start.debug_id if start else "?",
+                    self.service,
+                    self.handler.name,
+                    extra=invocation_attributes(self),
+                )
+            return
+        if info is not None:
+            info.outcome = AttemptOutcome.FAILED
+            info.failure = failure[1]
         mismatch = machine.mismatch
         if mismatch is None:
             return
@@ -266,8 +353,8 @@ class Attempt:
             self.handler.name,
             start.debug_id if start else "?",
             _user_code_line(),
-            machine.failure[1] if machine.failure else mismatch.kind.value,
-            extra={"restate_mismatch": mismatch},
+            failure[1],
+            extra={"restate_mismatch": mismatch, **invocation_attributes(self)},
         )
 
     def command(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -429,6 +516,12 @@ class Attempt:
         if machine.closed:
             return
         self._owner = trio.lowlevel.current_task()
+        if self._hooks is not None:
+            # Entered here, in the handler's task once the journal is in: context variables
+            # a hook sets (a current span) are the handler's, and its run closures'.
+            await self._enter_hooks(self._hooks)
+            if self._over():  # the connection was lost while a hook entered
+                return
         error: BaseException | None = None
         value: object = None
         try:
@@ -443,6 +536,8 @@ class Attempt:
             if self._over():
                 return
             error = group
+        if error is not None and self.hook_info is not None:
+            self._hook_error = error
         if self._unawaited:
             self._warn_unawaited()
         self._handler_done = True
@@ -468,7 +563,7 @@ class Attempt:
                 )
         except Warning:
             # Warnings configured as errors must not turn the handler's outcome into a bug.
-            logger.error("restate_trio: %s", message)
+            logger.error("restate_trio: %s", message, extra=invocation_attributes(self))
 
     def _over(self) -> bool:
         # A call, not a property read, so type checkers do not carry a narrowed value across
@@ -537,12 +632,16 @@ class Attempt:
         text = message or _describe(error)
         stack = "".join(traceback.format_exception(error))
         start = self.machine.start
+        if self.hook_info is not None and self._hook_error is None:
+            self._hook_error = error
         logger.warning(
-            "invocation %s (%s) attempt failed, Restate will retry: %s",
+            "invocation %s (%s/%s) attempt failed, Restate will retry: %s",
             start.debug_id if start else "?",
+            self.service,
             self.handler.name,
             text,
             exc_info=error,
+            extra=invocation_attributes(self),
         )
         self.drive(
             self.machine.notify_error,

@@ -37,7 +37,9 @@ from .._protocol.futures import FutureTree, Leaf, leaves
 from .._protocol.types import Failure, NotificationId, Success
 from ..codecs import CodecError
 from ..errors import TerminalError
+from ..observability import RunInfo
 from ..retry import RetryPolicy
+from .hooks import call_in_hooks
 from .outcome import as_terminal
 
 if TYPE_CHECKING:
@@ -181,8 +183,14 @@ class Runs:
         attempt = self._attempt
         machine = attempt.machine
         result: Success | Failure
+        hooks = attempt.run_hooks
         try:
-            value = await _invoke_closure(spec.fn, spec.args)
+            if hooks is None:
+                value = await _invoke_closure(spec.fn, spec.args)
+            else:
+                assert attempt.hook_info is not None  # entered before the handler started
+                info = RunInfo(spec.name, attempt.hook_info)
+                value = await call_in_hooks(hooks, info, _invoke_closure, spec.fn, spec.args)
         except TerminalError as exc:
             result = Failure(exc.code, exc.message, exc.metadata)
         except (Exception, BaseExceptionGroup) as exc:

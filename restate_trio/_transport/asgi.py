@@ -32,7 +32,7 @@ import trio
 from .._context.invocation import Attempt
 from .router import OVERLOADED, SERVER_HEADER, Invocation, Refused, Reply, Router
 
-logger = logging.getLogger("restate_trio")
+logger = logging.getLogger("restate_trio.transport")
 
 Scope = MutableMapping[str, object]
 Message = MutableMapping[str, object]

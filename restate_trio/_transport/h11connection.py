@@ -56,7 +56,7 @@ from .router import (
 
 __all__ = ["MAX_HEAD_SIZE", "H11Connection"]
 
-logger = logging.getLogger("restate_trio")
+logger = logging.getLogger("restate_trio.transport")
 
 # The largest request head (request line and headers) we buffer: as much as HTTP/2 accepts
 # (h2connection.MAX_HEADER_LIST_SIZE).

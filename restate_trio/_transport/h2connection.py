@@ -63,7 +63,7 @@ from .serve import MAX_CONCURRENT_STREAMS
 
 __all__ = ["H2ServerConnection"]
 
-logger = logging.getLogger("restate_trio")
+logger = logging.getLogger("restate_trio.transport")
 
 # Receive windows. Request bytes are consumed as they arrive, so large windows cost no memory;
 # they only spare WINDOW_UPDATE frames (credit is returned once half a window was used).

@@ -33,6 +33,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from .._context.hooks import HookSet
 from .._context.invocation import Attempt, decode
 from .._protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from .._protocol.identity import IdentityError, IdentityVerifier
@@ -68,7 +69,7 @@ __all__ = [
     "request_path",
 ]
 
-logger = logging.getLogger("restate_trio")
+logger = logging.getLogger("restate_trio.transport")
 
 _JSON = JsonCodec()
 SERVER_HEADER = (b"x-restate-server", f"restate-trio/{__version__}".encode())
@@ -163,9 +164,11 @@ class Router:
         max_protocol_version: int = MAX_PROTOCOL_VERSION,
         max_invocations: int = DEFAULT_MAX_INVOCATIONS,
         max_buffered_input: int | None = None,
+        hooks: HookSet | None = None,
     ) -> None:
         if max_invocations < 1:
             raise ValueError("max_invocations must be at least 1")
+        self._hooks = hooks  # the endpoint's attempt and run hooks (None: there are none)
         if max_buffered_input is None:
             max_buffered_input = default_max_buffered_input(max_message_size)
         if max_buffered_input < max_message_size:
@@ -303,7 +306,12 @@ class Router:
             )
         machine = StateMachine(version, max_message_size=self.max_message_size)
         attempt = Attempt(
-            machine, handler, headers, codec=handler.effective_codec, service=service_name
+            machine,
+            handler,
+            headers,
+            codec=handler.effective_codec,
+            service=service_name,
+            hooks=self._hooks,
         )
         self._attempts.add(attempt)  # counted from now on: the server calls finished()
         return Invocation(attempt, content_type)

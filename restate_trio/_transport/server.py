@@ -37,7 +37,7 @@ from .router import Router
 
 __all__ = ["PREFACE", "serve_builtin", "sniff"]
 
-logger = logging.getLogger("restate_trio")
+logger = logging.getLogger("restate_trio.transport")
 
 # As the hypercorn path (serve.py restate_config): time the in-flight invocations get to
 # finish or suspend after the shutdown trigger.
