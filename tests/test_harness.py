@@ -448,6 +448,7 @@ PUBLIC_NAMES = {
     "HarnessTimeoutError",
     "HttpResponse",
     "IngressResponse",
+    "InvocationTimeoutError",
     "RegistrationError",
     "RestateServer",
     "RestateServerNotFoundError",
