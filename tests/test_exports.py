@@ -11,6 +11,7 @@ import restate_trio
 
 PUBLIC_MODULES = [
     "restate_trio",
+    "restate_trio.client",
     "restate_trio.codecs",
     "restate_trio.combinators",
     "restate_trio.concurrency",

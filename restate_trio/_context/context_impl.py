@@ -7,7 +7,6 @@ restricts (for the type checker) which of these a handler may use.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 import typing
@@ -26,8 +25,7 @@ from .._protocol.types import (
     Success,
     WorkflowTarget,
 )
-from .._service.codec_choice import resolve_codecs
-from .._service.targets import Target, target_of
+from .._service.targets import Target, target_of, with_codec
 from ..codecs import PayloadCodec
 from ..context import CallOptions, Request, SendOptions
 from ..errors import TerminalError
@@ -262,7 +260,7 @@ class ContextImpl:
         """A handler reference's target and the encoded argument (checked from this task:
         encoding runs user code, and must not happen for a context used elsewhere)."""
         self._attempt.check_owner()
-        target = _with_codec(target_of(handler), codec)
+        target = with_codec(target_of(handler), codec)
         if not target.has_input:
             return target, b""
         return target, target.input_codec.encode(arg, target.input_type)
@@ -497,16 +495,6 @@ def is_deterministic(codec: PayloadCodec) -> bool:
     """Whether replays may compare this codec's payload bytes (codecs promise it by default)."""
     flag: object = getattr(codec, "deterministic", True)
     return flag if isinstance(flag, bool) else True
-
-
-def _with_codec(target: Target, codec: PayloadCodec | None) -> Target:
-    """The call's own ``codec=`` over the callee's declared codecs (the nearest wins)."""
-    if codec is None:
-        return target
-    codecs = resolve_codecs(
-        operation=codec, handler_input=target.input_codec, handler_output=target.output_codec
-    )
-    return dataclasses.replace(target, input_codec=codecs.input, output_codec=codecs.output)
 
 
 def _return_type(fn: Callable[..., object]) -> object:

@@ -7,6 +7,7 @@ the method, and the input/output types from its annotations.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import sys
@@ -90,3 +91,14 @@ def _owner_class(func: typing.Callable[..., object]) -> type | None:
             return None
         owner = getattr(owner, part, None)
     return owner if isinstance(owner, type) else None
+
+
+def with_codec(target: Target, codec: PayloadCodec | None) -> Target:
+    """The call's own ``codec=`` over the callee's declared codecs (the nearest wins); shared
+    by calls from handlers and from the ingress client."""
+    if codec is None:
+        return target
+    codecs = resolve_codecs(
+        operation=codec, handler_input=target.input_codec, handler_output=target.output_codec
+    )
+    return dataclasses.replace(target, input_codec=codecs.input, output_codec=codecs.output)
