@@ -84,6 +84,11 @@ async def test_no_replay_by_default(restate_server: RestateServer, restate_deplo
     assert row is not None and row["pinned_service_protocol_version"] < 7
 
 
+async def test_admin_client(restate_admin, restate_deployment: str):
+    names = {service.name for service in await restate_admin.services()}
+    assert {"Probe", "Tally", "Flaky"} <= names
+
+
 async def test_state_helpers(restate_server: RestateServer, restate_deployment: str):
     key = uuid.uuid4().hex
     await restate_server.set_state("Tally", key, {"total": 40, "raw": b"\\x00\\xff"})
@@ -183,12 +188,12 @@ def test_fixtures_settings_and_reports(plugin_tester: pytest.Pytester) -> None:
     plugin_tester.makepyfile(
         test_a_default=DEFAULT_MODULE,
         test_b_marked=MARKED_MODULE,
-        # test_c_example=EXAMPLE.read_text(encoding="utf-8"),
+        test_c_example=EXAMPLE.read_text(encoding="utf-8"),
         test_d_cleanup=CLEANUP_MODULE,
     )
     result = plugin_tester.runpytest("-p", "no:cacheprovider")
-    example_tests = 0
-    result.assert_outcomes(passed=6 + example_tests, failed=1)
+    example_tests = EXAMPLE.read_text(encoding="utf-8").count("\nasync def test_")
+    result.assert_outcomes(passed=7 + example_tests, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*test_fails_and_reports_the_stuck_invocation*",

@@ -8,7 +8,8 @@ See docs/testing.md for the user's guide. In short:
 * ``restate_endpoint``: what the module serves; override it (or set the ``restate_endpoint``
   ini option to ``module:attribute``);
 * ``restate_deployment``: the endpoint served (in a thread) and registered, for the module;
-* ``restate_client``: a :class:`restate_trio.client.Client` on the server's ingress.
+* ``restate_client``: a :class:`restate_trio.client.Client` on the server's ingress (and the
+  deployment registered); ``restate_admin``: an :class:`~restate_trio.client.AdminClient`.
 
 Settings (``always_replay``, ``disable_retries``, ``protocol_v7``) come from a module's
 ``pytestmark = pytest.mark.restate(...)``, else the command line (``--restate-always-replay``,
@@ -32,9 +33,10 @@ from ._pool import ServerPool, ServerSettings
 from ._server import RestateServer
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import AsyncIterator, Generator, Iterator
     from pathlib import Path
 
+    from ..client import AdminClient, Client
     from ..endpoint import ASGIApp, Endpoint
     from ._serve import ServableEndpoint
 
@@ -184,6 +186,27 @@ def restate_deployment(
     background = BackgroundEndpoint(restate_endpoint, restate_server)
     yield background.start()
     background.stop()
+
+
+@pytest.fixture
+async def restate_client(
+    restate_server: RestateServer, restate_deployment: str
+) -> AsyncIterator[Client]:
+    """A :class:`restate_trio.client.Client` on ``restate_server``'s ingress, with the
+    module's endpoint registered (for one test: it lives in the test's trio run)."""
+    from ..client import Client
+
+    async with Client(restate_server.ingress_url) as client:
+        yield client
+
+
+@pytest.fixture
+async def restate_admin(restate_server: RestateServer) -> AsyncIterator[AdminClient]:
+    """A :class:`restate_trio.client.AdminClient` on ``restate_server``'s admin API."""
+    from ..client import AdminClient
+
+    async with AdminClient(restate_server.admin_url) as admin:
+        yield admin
 
 
 # -- failure reports ---------------------------------------------------------------------

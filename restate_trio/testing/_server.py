@@ -10,8 +10,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Self, cast
-from urllib.parse import quote, unquote, urlsplit
+from typing import TYPE_CHECKING, Self, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import trio
@@ -28,7 +28,7 @@ from ._install import find_restate_server
 from ._process import LOCALHOST, free_ports, make_finalizer, terminate
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Mapping
     from datetime import timedelta
     from types import TracebackType
 
@@ -57,6 +57,7 @@ _START_ATTEMPTS = 5
 _POLL_INTERVAL = 0.05
 _DEFAULT_TIMEOUT = 30.0
 _ADDRESS_IN_USE = re.compile(r"address (already )?in use|os error 98|os error 48", re.IGNORECASE)
+_T = TypeVar("_T")
 _INVOCATION_ID = re.compile(r"^inv_[0-9A-Za-z]+$")
 # How long a timed-out ingress call may spend asking the server why.
 _DIAGNOSIS_TIMEOUT = 5.0
@@ -109,16 +110,6 @@ def _state_value(value: object) -> bytes:
     if isinstance(value, bytes | bytearray):
         return bytes(value)
     return orjson.dumps(value)
-
-
-def _state_bytes(value: object) -> bytes:
-    """A ``state.value`` cell of a JSON query answer (the server sends binary columns as
-    lists of byte values or as hex strings)."""
-    if isinstance(value, list):
-        return bytes(cast("list[int]", value))
-    if isinstance(value, str):
-        return bytes.fromhex(value)
-    raise HarnessError(f"unexpected state value in a query answer: {value!r}")
 
 
 class RestateServer:
@@ -686,48 +677,54 @@ class RestateServer:
         """The state of the Virtual Object (or workflow) ``service`` / ``key``:
         each entry's raw bytes (JSON, unless the handlers use another codec).
 
-        Read through SQL introspection (the ``state`` table), so it sees what
-        the server has committed, whether or not an invocation is running.
+        This is :meth:`restate_trio.client.AdminClient.get_state` (SQL introspection: it
+        sees what the server has committed, whether or not an invocation is running),
+        bounded by :attr:`request_timeout`.
         """
-        rows = await self.query(
-            "SELECT key, value FROM state "
-            f"WHERE service_name = {_sql_text(service)} AND service_key = {_sql_text(key)}"
-        )
-        return {str(row["key"]): _state_bytes(row.get("value")) for row in rows}
+        from ..client import AdminClient
+
+        async def read() -> dict[str, bytes]:
+            async with AdminClient(self.admin_url) as admin:
+                return await admin.get_state(service, key)
+
+        return await self._within(f"reading the state of {service}/{key}", read)
 
     async def set_state(self, service: str, key: str, values: Mapping[str, object]) -> None:
         """Replace the whole state of the Virtual Object ``service`` / ``key``
         with ``values`` (for test setup): ``bytes`` (or ``bytearray``) are stored as they are,
         anything else as JSON. An empty mapping clears the state.
 
-        The service must be registered. The admin API applies the change as an
-        invocation of its own, after the object's queued invocations; this call
-        returns once the new state is readable.
+        This is :meth:`restate_trio.client.AdminClient.set_state`, bounded by
+        :attr:`request_timeout`, that returns once the new state is readable (with
+        :meth:`get_state`), not only once invocations see it.
 
         Raises:
-            HarnessError: the admin API refused the change (unknown service, ...).
+            restate_trio.client.AdminError: the admin API refused the change (unknown
+                service, ...).
         """
-        new_state = {name: list(_state_value(value)) for name, value in values.items()}
-        response = await self.admin_request(
-            "POST",
-            f"/services/{quote(service, safe='')}/state",
-            {"object_key": key, "new_state": new_state},
-        )
-        if not response.ok:
-            raise HarnessError(
-                f"setting the state of {service}/{key} failed with HTTP {response.status}: "
-                f"{response.text}"
-            )
-        expected = {name: bytes(value) for name, value in new_state.items()}
-        try:
-            with trio.fail_after(self.request_timeout):
+        from ..client import AdminClient
+
+        new_state = {name: _state_value(value) for name, value in values.items()}
+
+        async def write() -> None:
+            async with AdminClient(self.admin_url) as admin:
+                await admin.set_state(service, key, new_state)
                 while True:
-                    if await self.get_state(service, key) == expected:
+                    if await admin.get_state(service, key) == new_state:
                         return
                     await trio.sleep(_POLL_INTERVAL)
+
+        await self._within(f"setting the state of {service}/{key}", write)
+
+    async def _within(self, what: str, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """``operation()``, bounded by :attr:`request_timeout` as every helper call is."""
+        try:
+            with trio.fail_after(self.request_timeout):
+                return await operation()
         except trio.TooSlowError as exc:
             raise HarnessTimeoutError(
-                f"the new state of {service}/{key} was not readable within {self.request_timeout} s"
+                f"{what} did not complete within {self.request_timeout} s "
+                "(see RestateServer.request_timeout)"
             ) from exc
 
     async def _stuck_invocation(self, path: str) -> Mapping[str, object] | None:
