@@ -30,7 +30,14 @@ class InvocationTimeoutError(HarnessTimeoutError):
         """Its status when the wait gave up (``running``, ``backing-off``, ...)."""
         self.last_failure: str | None = _text(row, "last_failure")
         """The error of its last failed attempt, if any attempt failed."""
+        self._message = message
         super().__init__(message + describe_invocation(row))
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[InvocationTimeoutError], tuple[str, Mapping[str, object] | None]]:
+        # Pickled (e.g. across processes) with the arguments it was made from.
+        return (type(self), (self._message, self.row))
 
 
 def _text(row: Mapping[str, object] | None, column: str) -> str | None:
