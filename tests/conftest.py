@@ -1,5 +1,11 @@
 """Shared fixtures: real restate-server processes for end-to-end tests.
 
+The suite runs with restate-trio's own pytest plugin (restate_trio.testing._plugin, loaded
+here): ``restate_server_binary`` comes from it, and it attaches
+the log tail (and the unfinished invocations) of every server a failed test received as a
+fixture value. This file overrides the plugin's ``restate_server`` (as users may) so that a
+module can start its server with any :class:`RestateServer` option:
+
 * ``restate_server`` -- one server per test *module* (a synchronous fixture,
   so it can outlive each test's trio run). A module configures it by
   overriding ``restate_server_options``::
@@ -11,24 +17,21 @@
 * ``make_restate_server`` -- start extra servers with other settings inside
   one test; they are stopped after the test.
 
-When a test fails, the tail of the log of every server it used is attached to
-the report (the "restate-server log" section).
+When a test fails, the tail of the log of every server ``make_restate_server``
+started for it is attached to the report too (the "restate-server log" section).
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
-from restate_trio.testing import (
-    RestateServer,
-    RestateServerNotFoundError,
-    find_restate_server,
-    generate_signing_key,
-    install_restate_server,
-)
+from restate_trio.testing import RestateServer, generate_signing_key
+
+# The plugin from the working tree (pyproject.toml's addopts block its entry point); pytester
+# runs the plugin's own tests (tests/testing/).
+pytest_plugins = ["pytester", "restate_trio.testing._plugin"]
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -42,17 +45,6 @@ class MakeRestateServer(Protocol):
     """Type of the ``make_restate_server`` fixture."""
 
     def __call__(self, **options: object) -> RestateServer: ...
-
-
-@pytest.fixture(scope="session")
-def restate_server_binary() -> Path:
-    """The restate-server executable (installed from npm on first use)."""
-    try:
-        return find_restate_server()
-    except RestateServerNotFoundError:
-        if os.environ.get("RESTATE_SERVER_BIN"):
-            raise
-        return install_restate_server()
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +94,11 @@ def signing_key() -> tuple[bytes, str]:
 
 
 def _servers_of(item: pytest.Item) -> list[RestateServer]:
-    servers: list[RestateServer] = []
+    # The plugin reports the servers among the fixture values.
     funcargs: dict[str, object] = getattr(item, "funcargs", {})
-    for value in funcargs.values():
-        if isinstance(value, RestateServer) and value not in servers:
-            servers.append(value)
+    servers: list[RestateServer] = []
     for server in item.stash.get(_USED_SERVERS, []):
-        if server not in servers:
+        if server not in servers and all(server is not value for value in funcargs.values()):
             servers.append(server)
     return servers
 

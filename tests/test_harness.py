@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -448,6 +449,7 @@ PUBLIC_NAMES = {
     "HarnessTimeoutError",
     "HttpResponse",
     "IngressResponse",
+    "InvocationTimeoutError",
     "RegistrationError",
     "RestateServer",
     "RestateServerNotFoundError",
@@ -531,3 +533,11 @@ def test_serve_endpoint_docstring_example_runs(
     monkeypatch.setenv("RESTATE_SERVER_BIN", str(restate_server_binary))
     exec(compile(script, "serve_endpoint-example", "exec"), {"__name__": "example"})
     assert "answered 'Hello Ada!'" in capsys.readouterr().out
+
+
+def test_invocation_timeout_error_pickles() -> None:
+    row = {"id": "inv_1x", "target": "Svc/h", "status": "backing-off", "last_failure": "boom"}
+    error = testing.InvocationTimeoutError("gave up", row)
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error)
+    assert (copy.invocation_id, copy.status, copy.last_failure) == ("inv_1x", "backing-off", "boom")

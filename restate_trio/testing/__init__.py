@@ -44,6 +44,7 @@ from ._cli import main
 from ._errors import (
     HarnessError,
     HarnessTimeoutError,
+    InvocationTimeoutError,
     RegistrationError,
     RestateServerNotFoundError,
     ServerStartError,
@@ -64,6 +65,7 @@ __all__ = [
     "HarnessTimeoutError",
     "HttpResponse",
     "IngressResponse",
+    "InvocationTimeoutError",
     "RegistrationError",
     "RestateServer",
     "RestateServerNotFoundError",
@@ -83,6 +85,7 @@ for _public in (
     HarnessTimeoutError,
     HttpResponse,
     IngressResponse,
+    InvocationTimeoutError,
     RegistrationError,
     RestateServer,
     RestateServerNotFoundError,

@@ -10,19 +10,25 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Self, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Self, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import trio
 
-from ._errors import HarnessError, HarnessTimeoutError, RegistrationError, ServerStartError
+from ._errors import (
+    HarnessError,
+    HarnessTimeoutError,
+    InvocationTimeoutError,
+    RegistrationError,
+    ServerStartError,
+)
 from ._http import HttpResponse, IngressResponse, encode_body, request, sync_client, sync_get
 from ._install import find_restate_server
 from ._process import LOCALHOST, free_ports, make_finalizer, terminate
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Mapping
     from datetime import timedelta
     from types import TracebackType
 
@@ -51,7 +57,10 @@ _START_ATTEMPTS = 5
 _POLL_INTERVAL = 0.05
 _DEFAULT_TIMEOUT = 30.0
 _ADDRESS_IN_USE = re.compile(r"address (already )?in use|os error 98|os error 48", re.IGNORECASE)
+_T = TypeVar("_T")
 _INVOCATION_ID = re.compile(r"^inv_[0-9A-Za-z]+$")
+# How long a timed-out ingress call may spend asking the server why.
+_DIAGNOSIS_TIMEOUT = 5.0
 
 
 def generate_signing_key() -> tuple[bytes, str]:
@@ -72,6 +81,35 @@ def _duration(value: timedelta) -> str:
     if milliseconds < 0:
         raise ValueError(f"duration must not be negative, got {value!r}")
     return f"{milliseconds}ms"
+
+
+def _sql_text(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _invocation_condition(path: str) -> str | None:
+    """The ``sys_invocation`` condition matching what an ingress path invokes or attaches to."""
+    parts = [unquote(part) for part in urlsplit(path).path.strip("/").split("/")]
+    if parts and parts[-1] == "send":
+        parts.pop()
+    if len(parts) == 4 and parts[:2] == ["restate", "invocation"]:
+        return f"id = {_sql_text(parts[2])}" if _INVOCATION_ID.match(parts[2]) else None
+    if parts[:1] == ["restate"] or len(parts) not in (2, 3):
+        return None
+    service, handler = parts[0], parts[-1]
+    condition = (
+        f"target_service_name = {_sql_text(service)} AND target_handler_name = {_sql_text(handler)}"
+    )
+    if len(parts) == 3:
+        condition += f" AND target_service_key = {_sql_text(parts[1])}"
+    return condition
+
+
+def _state_value(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return orjson.dumps(value)
 
 
 class RestateServer:
@@ -567,9 +605,19 @@ class RestateServer:
         Non-2xx answers are returned, not raised.
 
         Raises:
-            HarnessTimeoutError: no answer within :attr:`request_timeout`.
+            HarnessTimeoutError: no answer within :attr:`request_timeout`
+                (an :class:`InvocationTimeoutError`, with the invocation's
+                status and ``last_failure``, when the server has an unfinished
+                invocation for ``path``).
         """
-        response = await self._call(self.ingress_url, method, path, body, headers)
+        try:
+            response = await self._call(self.ingress_url, method, path, body, headers)
+        except HarnessTimeoutError as exc:
+            # Say why, if the server knows: the invocation's status and last failure.
+            row = await self._stuck_invocation(path)
+            if row is None:
+                raise
+            raise InvocationTimeoutError(str(exc), row) from exc
         return IngressResponse(status=response.status, headers=response.headers, body=response.body)
 
     async def admin_request(
@@ -633,11 +681,14 @@ class RestateServer:
         rows = await self.query(f"SELECT * FROM sys_invocation WHERE id = '{invocation_id}'")
         return rows[0] if rows else None
 
+    # The deadline is the harness's own (not the caller's cancel scope) so that running
+    # out of time can say why: the server's view of the invocation.
     async def wait_for_invocation_status(
         self,
         invocation_id: str,
         status: str | Collection[str],
         *,
+        timeout: float | None = None,  # noqa: ASYNC109
         poll_interval: float = 0.05,
     ) -> Mapping[str, object]:
         """Poll until the invocation's ``status`` is one of ``status``.
@@ -645,11 +696,12 @@ class RestateServer:
         Returns the ``sys_invocation`` row.
 
         Raises:
-            HarnessTimeoutError: the status was not reached within
-                :attr:`request_timeout`.
+            InvocationTimeoutError: the status was not reached within
+                ``timeout`` seconds (default :attr:`request_timeout`); it says
+                the status the invocation was in and its ``last_failure``.
         """
         wanted = {status} if isinstance(status, str) else set(status)
-        limit = self.request_timeout
+        limit = self.request_timeout if timeout is None else timeout
         last: Mapping[str, object] | None = None
         try:
             with trio.fail_after(limit):
@@ -659,11 +711,84 @@ class RestateServer:
                         return last
                     await trio.sleep(poll_interval)
         except trio.TooSlowError as exc:
-            seen = None if last is None else last.get("status")
-            raise HarnessTimeoutError(
+            raise InvocationTimeoutError(
                 f"invocation {invocation_id} did not reach status {sorted(wanted)} within "
-                f"{limit} s (last seen: {seen!r})"
+                f"{limit} s",
+                last,
             ) from exc
+
+    async def get_state(self, service: str, key: str) -> dict[str, bytes]:
+        """The state of the Virtual Object (or workflow) ``service`` / ``key``:
+        each entry's raw bytes (JSON, unless the handlers use another codec).
+
+        This is :meth:`restate_trio.client.AdminClient.get_state` (SQL introspection: it
+        sees what the server has committed, whether or not an invocation is running),
+        bounded by :attr:`request_timeout`.
+        """
+        from ..client import AdminClient
+
+        async def read() -> dict[str, bytes]:
+            async with AdminClient(self.admin_url) as admin:
+                return await admin.get_state(service, key)
+
+        return await self._within(f"reading the state of {service}/{key}", read)
+
+    async def set_state(self, service: str, key: str, values: Mapping[str, object]) -> None:
+        """Replace the whole state of the Virtual Object ``service`` / ``key``
+        with ``values`` (for test setup): ``bytes`` (or ``bytearray``) are stored as they are,
+        anything else as JSON. An empty mapping clears the state.
+
+        This is :meth:`restate_trio.client.AdminClient.set_state`, bounded by
+        :attr:`request_timeout`, that returns once the new state is readable (with
+        :meth:`get_state`), not only once invocations see it.
+
+        Raises:
+            restate_trio.client.AdminError: the admin API refused the change (unknown
+                service, ...).
+        """
+        from ..client import AdminClient
+
+        new_state = {name: _state_value(value) for name, value in values.items()}
+
+        async def write() -> None:
+            async with AdminClient(self.admin_url) as admin:
+                await admin.set_state(service, key, new_state)
+                while True:
+                    if await admin.get_state(service, key) == new_state:
+                        return
+                    await trio.sleep(_POLL_INTERVAL)
+
+        await self._within(f"setting the state of {service}/{key}", write)
+
+    async def _within(self, what: str, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """``operation()``, bounded by :attr:`request_timeout` as every helper call is."""
+        try:
+            with trio.fail_after(self.request_timeout):
+                return await operation()
+        except trio.TooSlowError as exc:
+            raise HarnessTimeoutError(
+                f"{what} did not complete within {self.request_timeout} s "
+                "(see RestateServer.request_timeout)"
+            ) from exc
+
+    async def _stuck_invocation(self, path: str) -> Mapping[str, object] | None:
+        """The latest unfinished invocation an ingress ``path`` started or waits for, if
+        the path names one (``/Svc/handler``, ``/Svc/key/handler``, ``.../send``,
+        ``/restate/invocation/ID/attach``); ``None`` if not found or not answering."""
+        condition = _invocation_condition(path)
+        if condition is None:
+            return None
+        sql = (
+            f"SELECT * FROM sys_invocation WHERE {condition} AND status != 'completed' "
+            "ORDER BY created_at DESC LIMIT 1"
+        )
+        with trio.move_on_after(min(self.request_timeout, _DIAGNOSIS_TIMEOUT)):
+            try:
+                rows = await self.query(sql)
+            except HarnessError:
+                return None
+            return rows[0] if rows else None
+        return None
 
     async def _call(
         self,
