@@ -18,6 +18,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# pytester's in-process runs drop the modules first imported inside them from sys.modules
+# afterwards. Were httpx and httpcore first imported there, the next test would import a
+# second copy of httpcore, whose exceptions the first httpx (kept alive by modules imported
+# earlier) no longer maps: an unmapped httpcore.ConnectError then escaped the harness's
+# start-up probe in tests/test_harness.py. Importing them here keeps one copy.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_services.py"
