@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -214,6 +215,56 @@ def typecheck(session: nox.Session) -> None:
     session.run("pyright")
     # Every public symbol has a known type (the package, as installed from the wheel).
     session.run("pyright", "--verifytypes", "restate_trio", "--ignoreexternal")
+
+
+#: What the docs session needs from Debian: the program, and the package that brings it.
+DOCS_DEBIAN_TOOLS = {"dot": "graphviz", "chromium": "chromium"}
+
+
+def _debian_tools(session: nox.Session, tools: dict[str, str]) -> dict[str, str]:
+    """The path of each program in ``tools``; the missing ones are installed with apt-get
+    when this is a Debian machine and we are root (as on CI), otherwise the session fails
+    saying what to install. Like bench/run.py's wrk, the install is tried without, then
+    after, ``apt-get update``."""
+    missing = {program: package for program, package in tools.items() if not shutil.which(program)}
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        packages = sorted(set(missing.values()))
+        session.log(f"not found: {', '.join(missing)}; apt-get install {' '.join(packages)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+        # A fresh machine's package lists may be missing or stale: update once, then retry.
+        if subprocess.run(install, env=env, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+            subprocess.run(install, env=env, check=False)
+    found = {program: shutil.which(program) for program in tools}
+    absent = [tools[program] for program, path in found.items() if path is None]
+    if absent:
+        session.error(f"install the Debian packages {' '.join(absent)} (or their programs)")
+    return {program: path for program, path in found.items() if path is not None}
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (docs/_build/html), then check it in headless Chromium.
+
+    Warnings are errors (``-W --keep-going``, nitpicky references into the package, every
+    Python code block included from examples/ or marked illustrative: docs/_ext/checks.py).
+    ``nox -s docs -- --no-browser`` only builds. Graphviz and Chromium come from Debian.
+    """
+    _sync(session, extras=["testing"], groups=["docs"])
+    tools = _debian_tools(session, DOCS_DEBIAN_TOOLS)
+    html = ROOT / "docs" / "_build" / "html"
+    # -E: a fresh environment each time, so an unchanged page's warnings are not skipped.
+    session.run(
+        *("sphinx-build", "-E", "-W", "--keep-going", "-n", "-q", "-b", "html"),
+        *("docs", str(html)),
+    )
+    if "--no-browser" in session.posargs:
+        return
+    session.run(
+        *("pytest", "docs/test_site.py", "-p", "no:cacheprovider"),
+        env={"DOCS_HTML": str(html), "CHROMIUM": tools["chromium"]},
+    )
 
 
 @nox.session
