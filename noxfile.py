@@ -217,15 +217,10 @@ def typecheck(session: nox.Session) -> None:
     session.run("pyright", "--verifytypes", "restate_trio", "--ignoreexternal")
 
 
-#: What the docs session needs from Debian: the program, and the package that brings it.
-DOCS_DEBIAN_TOOLS = {"dot": "graphviz", "chromium": "chromium"}
-
-
 def _debian_tools(session: nox.Session, tools: dict[str, str]) -> dict[str, str]:
-    """The path of each program in ``tools``; the missing ones are installed with apt-get
-    when this is a Debian machine and we are root (as on CI), otherwise the session fails
-    saying what to install. Like bench/run.py's wrk, the install is tried without, then
-    after, ``apt-get update``."""
+    """The path of each program of ``tools`` (program: the Debian package that brings it).
+    Missing ones are installed with apt-get when this is a Debian machine and we are root
+    (as on CI); otherwise the session fails, saying what to install."""
     missing = {program: package for program, package in tools.items() if not shutil.which(program)}
     if missing and os.geteuid() == 0 and shutil.which("apt-get"):
         packages = sorted(set(missing.values()))
@@ -245,25 +240,30 @@ def _debian_tools(session: nox.Session, tools: dict[str, str]) -> dict[str, str]
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site (docs/_build/html), then check it in headless Chromium.
+    """Build the documentation site into docs/_build/html, then check it as readers see it.
 
-    Warnings are errors (``-W --keep-going``, nitpicky references into the package, every
-    Python code block included from examples/ or marked illustrative: docs/_ext/checks.py).
-    ``nox -s docs -- --no-browser`` only builds. Graphviz and Chromium come from Debian.
+    The build treats warnings as errors (``-W --keep-going``, nitpicky references into the
+    package, and docs/_ext/checks.py: every Python block on a page included from examples/
+    or marked illustrative, every public name in the reference). Then docs/test_checks.py
+    (the checks catch what they should) and docs/test_site.py (links within the site; the
+    navigation, the search and the diagrams in headless Chromium). Graphviz (the diagrams)
+    and Chromium come from Debian and are installed when missing.
+    ``nox -s docs -- --no-browser`` skips the browser test (and Chromium).
     """
     _sync(session, extras=["testing"], groups=["docs"])
-    tools = _debian_tools(session, DOCS_DEBIAN_TOOLS)
+    browser = "--no-browser" not in session.posargs
+    wanted = {"dot": "graphviz"} | ({"chromium": "chromium"} if browser else {})
+    tools = _debian_tools(session, wanted)
     html = ROOT / "docs" / "_build" / "html"
-    # -E: a fresh environment each time, so an unchanged page's warnings are not skipped.
+    # -E: a fresh environment every time, so an unchanged page's warnings still count.
     session.run(
         *("sphinx-build", "-E", "-W", "--keep-going", "-n", "-q", "-b", "html"),
         *("docs", str(html)),
     )
-    if "--no-browser" in session.posargs:
-        return
+    tests = ["docs/test_checks.py", *(["docs/test_site.py"] if browser else [])]
     session.run(
-        *("pytest", "docs/test_site.py", "-p", "no:cacheprovider"),
-        env={"DOCS_HTML": str(html), "CHROMIUM": tools["chromium"]},
+        *("pytest", *tests, "-p", "no:cacheprovider"),
+        env={"DOCS_HTML": str(html), "CHROMIUM": tools.get("chromium", "")},
     )
 
 

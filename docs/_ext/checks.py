@@ -5,9 +5,9 @@
   checks that each included file is imported by a test) or **marked illustrative** (the
   ``illustrative`` class: ``{.illustrative}`` on the line before a MyST fence, or
   ``:class: illustrative`` on a ``code-block``). A bare one is a warning. Both kinds are
-  labelled on the page, so a reader sees which code runs in CI. Examples in docstrings are
-  illustrative by rule (the reference renders them so); ``tests/test_docs_reference.py``
-  compiles each of them.
+  labelled on the page, so a reader sees which code runs in CI. In docstrings, ``>>>``
+  examples are doctests the suite runs, and ``::`` blocks are illustrative by rule (the
+  reference labels them so; ``tests/test_docs_reference.py`` compiles each of them).
 * Every public name (each ``__all__`` of each public module of ``restate_trio``) has an
   entry in the reference, under the module it says it is from (``__module__``).
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from docutils import nodes
-from sphinx.application import Sphinx
 from sphinx.addnodes import pending_xref
+from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.nodes import make_refnode
 
@@ -57,7 +57,11 @@ def check_code_blocks(app: Sphinx, doctree: nodes.document) -> None:
             node["classes"].append(TESTED)
             continue
         if ":docstring of " in (node.source or ""):
-            node["classes"].append(ILLUSTRATIVE)
+            # A docstring's ``>>>`` examples are doctests that tests/codecs/test_codecs.py
+            # runs (tests/test_docs_reference.py checks there are no others); its ``::``
+            # blocks are illustrative, and that test compiles them.
+            doctest = isinstance(node, nodes.doctest_block)
+            node["classes"].append(TESTED if doctest else ILLUSTRATIVE)
             continue
         logger.warning(
             "a bare Python code block: include it from examples/ (literalinclude) or mark it "
@@ -73,7 +77,7 @@ def public_modules() -> list[str]:
     import restate_trio
 
     found = pkgutil.walk_packages(restate_trio.__path__, "restate_trio.")
-    names = [info.name for info in found if not any(p.startswith("_") for p in info.name.split("."))]
+    names = [m.name for m in found if not any(p.startswith("_") for p in m.name.split("."))]
     return ["restate_trio", *sorted(names)]
 
 
