@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -214,6 +215,56 @@ def typecheck(session: nox.Session) -> None:
     session.run("pyright")
     # Every public symbol has a known type (the package, as installed from the wheel).
     session.run("pyright", "--verifytypes", "restate_trio", "--ignoreexternal")
+
+
+def _debian_tools(session: nox.Session, tools: dict[str, str]) -> dict[str, str]:
+    """The path of each program of ``tools`` (program: the Debian package that brings it).
+    Missing ones are installed with apt-get when this is a Debian machine and we are root
+    (as on CI); otherwise the session fails, saying what to install."""
+    missing = {program: package for program, package in tools.items() if not shutil.which(program)}
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        packages = sorted(set(missing.values()))
+        session.log(f"not found: {', '.join(missing)}; apt-get install {' '.join(packages)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+        # A fresh machine's package lists may be missing or stale: update once, then retry.
+        if subprocess.run(install, env=env, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+            subprocess.run(install, env=env, check=False)
+    found = {program: shutil.which(program) for program in tools}
+    absent = [tools[program] for program, path in found.items() if path is None]
+    if absent:
+        session.error(f"install the Debian packages {' '.join(absent)} (or their programs)")
+    return {program: path for program, path in found.items() if path is not None}
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into docs/_build/html, then check it as readers see it.
+
+    The build treats warnings as errors (``-W --keep-going``, nitpicky references into the
+    package, and docs/_ext/checks.py: every Python block on a page included from examples/
+    or marked illustrative, every public name in the reference). Then docs/test_checks.py
+    (the checks catch what they should) and docs/test_site.py (links within the site; the
+    navigation, the search and the diagrams in headless Chromium). Graphviz (the diagrams)
+    and Chromium come from Debian and are installed when missing.
+    ``nox -s docs -- --no-browser`` skips the browser test (and Chromium).
+    """
+    _sync(session, extras=["testing"], groups=["docs"])
+    browser = "--no-browser" not in session.posargs
+    wanted = {"dot": "graphviz"} | ({"chromium": "chromium"} if browser else {})
+    tools = _debian_tools(session, wanted)
+    html = ROOT / "docs" / "_build" / "html"
+    # -E: a fresh environment every time, so an unchanged page's warnings still count.
+    session.run(
+        *("sphinx-build", "-E", "-W", "--keep-going", "-n", "-q", "-b", "html"),
+        *("docs", str(html)),
+    )
+    tests = ["docs/test_checks.py", *(["docs/test_site.py"] if browser else [])]
+    session.run(
+        *("pytest", *tests, "-p", "no:cacheprovider"),
+        env={"DOCS_HTML": str(html), "CHROMIUM": tools.get("chromium", "")},
+    )
 
 
 @nox.session

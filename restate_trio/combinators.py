@@ -10,10 +10,10 @@ are cancelled.
 =======================  ==================================================  ===============
 function                 returns                                             like
 =======================  ==================================================  ===============
-``first_completed``      the first future to complete (success or failure)  ``race``
+``first_completed``      the first future to complete (success or failure)   ``race``
 ``all_completed``        all futures, once all completed                     ``allSettled``
-``first_succeeded``      the first successful value; fails if all failed    ``any``
-``all_succeeded``        all values; fails with the first failure           ``all``/gather
+``first_succeeded``      the first successful value; fails if all failed     ``any``
+``all_succeeded``        all values; fails with the first failure            ``all``/gather
 ``as_completed``         the futures one by one, in completion order
 ``with_timeout``         the value, or :class:`DurableTimeoutError`          ``fail_after``
 =======================  ==================================================  ===============
@@ -81,10 +81,12 @@ async def all_succeeded(*futures: DurableFuture[T]) -> list[T]:
 
 
 def as_completed(*futures: DurableFuture[T]) -> AsyncIterator[DurableFuture[T]]:
-    """Iterate over the futures in the order they complete::
+    """Iterate over the futures in the order they complete.
 
-    async for done in restate.as_completed(a, b, c):
-        print(await done)
+    For example::
+
+        async for done in restate.as_completed(a, b, c):
+            print(await done)
     """
     return cast("AsyncIterator[DurableFuture[T]]", _f.as_completed(*_impls(futures)))
 
