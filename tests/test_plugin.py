@@ -28,6 +28,8 @@ import httpx  # noqa: F401
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_services.py"
+# The README walkthrough's tests (of examples/shop.py).
+SHOP_EXAMPLE = EXAMPLE.with_name("test_shop.py")
 
 INI = """
 [pytest]
@@ -197,9 +199,13 @@ def test_fixtures_settings_and_reports(plugin_tester: pytest.Pytester) -> None:
         test_b_marked=MARKED_MODULE,
         test_c_example=EXAMPLE.read_text(encoding="utf-8"),
         test_d_cleanup=CLEANUP_MODULE,
+        test_e_shop=SHOP_EXAMPLE.read_text(encoding="utf-8"),
     )
     result = plugin_tester.runpytest("-p", "no:cacheprovider")
-    example_tests = EXAMPLE.read_text(encoding="utf-8").count("\nasync def test_")
+    example_tests = sum(
+        path.read_text(encoding="utf-8").count("\nasync def test_")
+        for path in (EXAMPLE, SHOP_EXAMPLE)
+    )
     result.assert_outcomes(passed=7 + example_tests, failed=1)
     result.stdout.fnmatch_lines(
         [
