@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
+import httpx
 import trio
 import watchfiles
 
 from ..testing import RegistrationError, RestateServer, ServerStartError
 from ..testing._process import terminate
-from ._examples import curl_calls
+from ._examples import curl_calls, input_content_types
 from ._servers import DEFAULT_ENDPOINT_PORT, LOCALHOST, choose_port, local_server
 from ._signals import StopFlag, stop_on_signals
 from ._target import watch_root
@@ -114,8 +115,24 @@ def _register(server: RestateServer, uri: str) -> list[Mapping[str, object]]:
     return [cast("Mapping[str, object]", s) for s in cast("list[object]", services)]
 
 
-def _print_calls(out: Output, services: Sequence[Mapping[str, object]], ingress: str) -> None:
-    calls = curl_calls(services, ingress)
+def _manifest(uri: str) -> object:
+    """The endpoint's discovery manifest (its handlers' content types), or None."""
+    try:
+        with httpx.Client(trust_env=False) as client:
+            answer = client.get(
+                f"{uri.rstrip('/')}/discover",
+                headers={"accept": "application/vnd.restate.endpointmanifest.v3+json"},
+                timeout=5.0,
+            )
+        return answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _print_calls(
+    out: Output, services: Sequence[Mapping[str, object]], ingress: str, uri: str
+) -> None:
+    calls = curl_calls(services, ingress, input_content_types(_manifest(uri)))
     if not calls:
         out.warning("the endpoint has no handlers")
         return
@@ -137,7 +154,7 @@ def _serve_and_register(
     names = ", ".join(sorted(str(s.get("name")) for s in services))
     out.event(f"registered {child.uri} ({names})" if first else f"reloaded: {names}")
     if first:
-        _print_calls(out, services, server.ingress_url)
+        _print_calls(out, services, server.ingress_url, child.uri)
 
 
 def _changed(changes: set[tuple[watchfiles.Change, str]], root: Path) -> str:

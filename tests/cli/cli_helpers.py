@@ -25,6 +25,7 @@ DEADLINE = 30.0
 
 SHOP = '''
 import restate_trio as restate
+from restate_trio.codecs import CborCodec
 
 
 class Greeter:
@@ -41,7 +42,17 @@ class Counter:
         return total
 
 
-endpoint = restate.Endpoint().bind(restate.reflect(Greeter()), restate.reflect(Counter()))
+@restate.service_codec(CborCodec())
+class Pricing:
+    """CBOR in and out: its ready-to-paste call sends CBOR."""
+
+    async def quote(self, ctx: restate.Context, quantity: int) -> int:
+        return 250 * quantity
+
+
+endpoint = restate.Endpoint().bind(
+    restate.reflect(Greeter()), restate.reflect(Counter()), restate.reflect(Pricing())
+)
 '''
 
 

@@ -25,7 +25,7 @@ def test_serve_register_call(
 ) -> None:
     (port,) = free_ports(1)
     serve = cli("serve", "shop:endpoint", f"--bind=127.0.0.1:{port}", "--workers=2", cwd=shop)
-    serve.wait_for(f"serving Greeter, Counter (object) on http://127.0.0.1:{port}")
+    serve.wait_for(f"serving Greeter, Counter (object), Pricing on http://127.0.0.1:{port}")
     uri = f"http://127.0.0.1:{port}"
 
     registered = run_cli(

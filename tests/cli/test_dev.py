@@ -51,6 +51,11 @@ def test_dev_serves_reloads_and_stops_clean(cli: Cli, shop: Path, cli_env: dict[
     assert f"UI:        http://127.0.0.1:{admin}/ui/" in output
     assert f"curl {base}/Greeter/greet --json '\"...\"'" in output
     assert f"curl '{base}/Counter/<key>/add' --json 0" in output
+    # The server describes the CBOR input by its JSON schema; the manifest's content type wins.
+    assert (
+        f"curl {base}/Pricing/quote -H 'content-type: application/cbor' --data-binary @input"
+        in output
+    )
     assert output.index("Counter/<key>/add") < output.index("Greeter/greet")
     assert "\x1b[" not in output
     ui = httpx.get(f"http://127.0.0.1:{admin}/ui/", timeout=DEADLINE)
@@ -63,7 +68,7 @@ def test_dev_serves_reloads_and_stops_clean(cli: Cli, shop: Path, cli_env: dict[
 
     (shop / "shop.py").write_text(SHOP.replace('f"Hello {name}!"', 'f"Bye {name}!"'))
     _poll_answer(f"{base}/Greeter/greet", "Ada", "Bye Ada!")
-    dev.wait_for("reloaded: Counter, Greeter")
+    dev.wait_for("reloaded: Counter, Greeter, Pricing")
     # The server kept running across the reload: the object's state is still there.
     assert httpx.post(f"{base}/Counter/c/add", json=1, timeout=DEADLINE).json() == 6
 

@@ -3,7 +3,7 @@ test checks them against a real server's answer; these cover the other shapes.)"
 
 from __future__ import annotations
 
-from restate_trio._cli._examples import curl_calls
+from restate_trio._cli._examples import curl_calls, input_content_types
 
 _INGRESS = "http://127.0.0.1:8080"
 
@@ -54,3 +54,42 @@ def test_unions_take_their_first_option() -> None:
         }
     ]
     assert curl_calls(services, _INGRESS) == ["curl http://127.0.0.1:8080/S/h --json false"]
+
+
+def test_the_manifests_content_type_wins_over_the_servers_description() -> None:
+    # restate-server describes a CBOR input that has a JSON schema as "JSON 'Order'"; the
+    # endpoint's manifest says what the ingress expects.
+    services: list[dict[str, object]] = [
+        {
+            "name": "Pricing",
+            "ty": "Service",
+            "handlers": [
+                {
+                    "name": "quote",
+                    "input_description": "JSON 'Order'",
+                    "input_json_schema": {"type": "object", "properties": {}},
+                },
+                {"name": "ping", "input_description": "none"},
+            ],
+        }
+    ]
+    manifest = {
+        "services": [
+            {
+                "name": "Pricing",
+                "handlers": [
+                    {"name": "quote", "input": {"contentType": "application/cbor"}},
+                    {"name": "ping", "input": {}},
+                ],
+            }
+        ]
+    }
+    types = input_content_types(manifest)
+    assert types == {("Pricing", "quote"): "application/cbor"}
+    assert curl_calls(services, _INGRESS, types) == [
+        "curl http://127.0.0.1:8080/Pricing/quote -H 'content-type: application/cbor' "
+        "--data-binary @input",
+        "curl http://127.0.0.1:8080/Pricing/ping -X POST",
+    ]
+    assert input_content_types(None) == {}
+    assert input_content_types({"services": "nonsense"}) == {}
