@@ -243,8 +243,9 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site into docs/_build/html, then check it as readers see it.
 
     The build treats warnings as errors (``-W --keep-going``, nitpicky references into the
-    package, and docs/_ext/checks.py: every Python block on a page included from examples/
-    or marked illustrative, every public name in the reference). Then docs/test_checks.py
+    package, and docs/_ext/checks.py: every Python block on a page included from examples/,
+    run by the test its front matter names, or marked illustrative, every public name in
+    the reference). Then docs/test_checks.py
     (the checks catch what they should) and docs/test_site.py (links within the site; the
     navigation, the search and the diagrams in headless Chromium). Graphviz (the diagrams)
     and Chromium come from Debian and are installed when missing.

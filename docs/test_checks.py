@@ -70,3 +70,39 @@ def test_a_public_name_missing_from_the_reference_fails_the_build(tmp_path: Path
     assert result.returncode != 0
     assert "restate_trio.service.reflect is not in the reference" in result.stderr, result.stderr
     assert "the reference has no page for module restate_trio.codecs" in result.stderr
+
+
+def test_a_page_run_by_a_test_needs_that_test_to_name_it(tmp_path: Path) -> None:
+    # tested-by: the page's ```python blocks are tested when the test it names exists and
+    # names the page; a ```py block is not what such a test extracts, so it stays bare.
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_run.py").write_text('PAGE = "docs/run.md"\n')
+    page = """\
+        ---
+        tested-by: tests/test_run.py
+        ---
+
+        # {title}
+
+        ```python
+        print("run by the test")
+        ```
+        """
+    bare = """
+        ```py
+        print("bare")
+        ```
+        """
+    pages = {
+        "index.md": "# Site\n\n```{toctree}\nrun\nstale\n```\n",
+        "run.md": page.format(title="Run") + bare,
+        "stale.md": page.format(title="Stale"),
+    }
+    result = _build(tmp_path, pages)
+    assert result.returncode != 0
+    warnings = [line for line in result.stderr.splitlines() if "[restate.code]" in line]
+    assert len(warnings) == 3, result.stderr
+    assert any("run.md:11" in w and "bare Python code block" in w for w in warnings), warnings
+    stale = [w for w in warnings if "stale.md" in w]
+    assert any("tests/test_run.py is not a test that names stale.md" in w for w in stale), stale
+    assert any("stale.md:7" in w and "bare Python code block" in w for w in stale), stale

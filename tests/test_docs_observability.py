@@ -1,4 +1,7 @@
-"""The Python examples of docs/observability.md run as written (each block on its own)."""
+"""The Python examples of docs/observability.md run as written (each block on its own).
+
+The page's front matter (``tested-by:`` this file) tells the site's checks
+(docs/_ext/checks.py) that its fenced ``python`` blocks are the ones run here."""
 
 from __future__ import annotations
 

@@ -5,7 +5,11 @@
   checks that each included file is imported by a test) or **marked illustrative** (the
   ``illustrative`` class: ``{.illustrative}`` on the line before a MyST fence, or
   ``:class: illustrative`` on a ``code-block``). A bare one is a warning. Both kinds are
-  labelled on the page, so a reader sees which code runs in CI. In docstrings, ``>>>``
+  labelled on the page, so a reader sees which code runs in CI. A page whose code a test
+  runs as it is written says so in its front matter, ``tested-by: tests/test_x.py``; that
+  test must exist and name the page (its file name), and then the page's fenced
+  ``python`` blocks (exactly the ones such a test extracts, not ``py`` or ``pycon``) are
+  tested. In docstrings, ``>>>``
   examples are doctests the suite runs, and ``::`` blocks are illustrative by rule (the
   reference labels them so; ``tests/test_docs_reference.py`` compiles each of them).
 * Every public name (each ``__all__`` of each public module of ``restate_trio``) has an
@@ -37,14 +41,35 @@ logger = logging.getLogger(__name__)
 PYTHON = {"python", "python3", "py", "py3", "pycon", "default"}
 ILLUSTRATIVE = "illustrative"
 TESTED = "tested"
+TESTED_BY = "tested-by"  # the front-matter key of a page whose blocks a test runs
 
 
 def _examples(app: Sphinx) -> Path:
     return (Path(app.srcdir).parent / "examples").resolve()
 
 
+def _run_by_a_test(app: Sphinx, doctree: nodes.document) -> bool:
+    """Whether the page's front matter names a test that runs its fenced ``python`` blocks
+    (the test must exist and name the page: a stale or mistyped ``tested-by`` warns)."""
+    test = app.env.metadata[app.env.docname].get(TESTED_BY)
+    if test is None:
+        return False
+    page = Path(doctree["source"])
+    path = (Path(app.srcdir).parent / str(test)).resolve()
+    if not path.is_file() or page.name not in path.read_text(encoding="utf-8"):
+        logger.warning(
+            f"{TESTED_BY}: {test} is not a test that names {page.name}",
+            location=(app.env.docname, 1),
+            type="restate",
+            subtype="code",
+        )
+        return False
+    return True
+
+
 def check_code_blocks(app: Sphinx, doctree: nodes.document) -> None:
     examples = _examples(app)
+    run_by_a_test = _run_by_a_test(app, doctree)
     blocks = [*doctree.findall(nodes.literal_block), *doctree.findall(nodes.doctest_block)]
     for node in blocks:
         language = node.get("language") or app.config.highlight_language
@@ -54,6 +79,9 @@ def check_code_blocks(app: Sphinx, doctree: nodes.document) -> None:
             continue
         included = node.get("source")  # set by literalinclude: the file it read
         if included and Path(included).resolve().is_relative_to(examples):
+            node["classes"].append(TESTED)
+            continue
+        if run_by_a_test and node.get("language") == "python" and not included:
             node["classes"].append(TESTED)
             continue
         if ":docstring of " in (node.source or ""):
