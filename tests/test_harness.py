@@ -18,8 +18,10 @@ import trio
 
 import restate_trio as restate
 from restate_trio import testing
+from restate_trio.codecs import CodecError
 from restate_trio.testing import (
     HarnessError,
+    HttpResponse,
     RegistrationError,
     RestateServer,
     RestateServerNotFoundError,
@@ -541,3 +543,11 @@ def test_invocation_timeout_error_pickles() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error)
     assert (copy.invocation_id, copy.status, copy.last_failure) == ("inv_1x", "backing-off", "boom")
+
+
+def test_a_response_decodes_into_a_type() -> None:
+    assert HttpResponse(200, {}, b"42").json() == 42
+    assert HttpResponse(200, {}, b"42").json(type=int) == 42
+    assert HttpResponse(200, {}, b'["a","b"]').json(type=list[str]) == ["a", "b"]
+    with pytest.raises(CodecError):
+        HttpResponse(200, {}, b'"forty-two"').json(type=int)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self, cast
+from typing import cast
 from urllib.parse import quote
 
-import httpx
 import orjson
 
+from .base import ClientBase
 from .errors import AdminError
-from .http import Answer, HttpSeam, error_fields
-from .retry import RequestRetryPolicy
+from .http import Answer, error_fields
 
 __all__ = ["AdminClient", "Deployment", "HandlerInfo", "ServiceInfo"]
 
@@ -93,7 +91,7 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class AdminClient:
+class AdminClient(ClientBase):
     """A client of Restate's admin API (``http://127.0.0.1:9070`` by default on a server)::
 
         async with AdminClient("http://127.0.0.1:9070") as admin:
@@ -107,41 +105,6 @@ class AdminClient:
     :param http_client: an ``httpx.AsyncClient`` to send requests with; not closed by this
         client.
     """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        retry: RequestRetryPolicy | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._http = HttpSeam(
-            url, headers=headers, retry=retry, http_client=http_client, propagate_trace=False
-        )
-
-    @property
-    def url(self) -> str:
-        """The admin URL this client talks to."""
-        return self._http.base_url
-
-    async def aclose(self) -> None:
-        """Close the client's connections (not those of an ``http_client`` it was given)."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"AdminClient({self.url!r})"
 
     async def register_deployment(
         self,

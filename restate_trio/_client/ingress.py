@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from types import TracebackType
-from typing import Self, TypeVar, cast, overload
+from typing import TypeVar, cast, overload
 
-import httpx
 import orjson
 
 from .._service.targets import Target
@@ -15,6 +13,7 @@ from ..codecs import DEFAULT_CODEC, PayloadCodec
 from ..context import Context, ObjectContext, WorkflowContext
 from . import addressing
 from .addressing import AttachOrOutput
+from .base import ClientBase
 from .errors import (
     IngressError,
     InvocationFailedError,
@@ -23,9 +22,8 @@ from .errors import (
     NotFoundError,
 )
 from .handles import Fetch, InvocationHandle, SendStatus, WorkflowHandle
-from .http import Answer, HttpSeam, error_fields
+from .http import Answer, error_fields
 from .payloads import content_type_header, decode_as, encode_argument, output_decoder, resolve
-from .retry import RequestRetryPolicy
 
 __all__ = ["Client"]
 
@@ -92,7 +90,7 @@ def _options_headers(
     return merged
 
 
-class Client:
+class Client(ClientBase):
     """A client of Restate's ingress, for trio programs (and tests) outside handlers.
 
     Calls by method reference are typed like the calls in handlers and use the callee's
@@ -113,40 +111,7 @@ class Client:
         proxies, limits); the client does not close it. By default the client makes its own.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        retry: RequestRetryPolicy | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._http = HttpSeam(
-            url, headers=headers, retry=retry, http_client=http_client, propagate_trace=True
-        )
-
-    @property
-    def url(self) -> str:
-        """The ingress URL this client talks to."""
-        return self._http.base_url
-
-    async def aclose(self) -> None:
-        """Close the client's connections (not those of an ``http_client`` it was given)."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"Client({self.url!r})"
+    _propagate_trace = True
 
     # -- typed calls --------------------------------------------------------------------------
 

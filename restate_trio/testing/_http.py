@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast, overload
 
 import orjson
 import trio
 
+from ..codecs import JsonCodec
 from ._errors import HarnessError, HarnessTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import httpx
+
+T = TypeVar("T")
 
 _NEEDS_HTTPX = (
     "restate_trio.testing needs httpx to talk to restate-server: "
@@ -58,9 +61,17 @@ class HttpResponse:
         """The body decoded as UTF-8 (invalid bytes replaced)."""
         return self.body.decode("utf-8", errors="replace")
 
-    def json(self) -> object:
-        """Decode the body as JSON."""
-        return cast("object", orjson.loads(self.body))
+    @overload
+    def json(self) -> object: ...
+    @overload
+    def json(self, *, type: type[T]) -> T: ...
+    def json(self, *, type: type[T] | None = None) -> T | object:
+        """Decode the body as JSON; with ``type=``, into that type (validated as a handler's
+        input would be: ``response.json(type=int)`` is an ``int`` or raises
+        :class:`restate_trio.codecs.CodecError`), so that strictly typed tests need no casts."""
+        if type is None:
+            return cast("object", orjson.loads(self.body))
+        return JsonCodec().decode(self.body, type)
 
 
 @dataclass(frozen=True)
