@@ -1,8 +1,9 @@
 """The front page's example: a service and a Virtual Object, served on port 9080.
 
-Run it with ``python -m examples.quickstart``, then register ``http://127.0.0.1:9080`` with
-Restate (``restate deployments register http://127.0.0.1:9080``) and call
-``curl localhost:8080/Greeter/greet --json '"Ada"'``.
+Run it with ``restate-trio dev examples.quickstart:endpoint`` (a local Restate, the endpoint
+served and registered), or serve it with ``python -m examples.quickstart`` and register
+``http://127.0.0.1:9080`` with your Restate (``restate-trio register http://127.0.0.1:9080``);
+then call ``curl localhost:8080/Greeter/greet --json '"Ada"'``.
 """
 
 import trio

@@ -16,8 +16,9 @@ Example::
     if __name__ == "__main__":
         trio.run(endpoint.serve, "127.0.0.1:9080")
 
-Then register it with Restate (``restate deployments register http://127.0.0.1:9080``) and
-call ``curl localhost:8080/Greeter/greet --json '"Ada"'``.
+Then register it with Restate (``restate-trio register http://127.0.0.1:9080``, or serve it
+with ``restate-trio dev module:endpoint``, which also starts a local Restate) and call
+``curl localhost:8080/Greeter/greet --json '"Ada"'``.
 """
 
 from __future__ import annotations

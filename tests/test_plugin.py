@@ -30,6 +30,8 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_services.py"
 # The README walkthrough's tests (of examples/shop.py).
 SHOP_EXAMPLE = EXAMPLE.with_name("test_shop.py")
+# The documentation's tutorial, step 5 (of examples/tutorial/).
+TUTORIAL_EXAMPLE = EXAMPLE.parent / "tutorial" / "test_app.py"
 
 INI = """
 [pytest]
@@ -200,11 +202,12 @@ def test_fixtures_settings_and_reports(plugin_tester: pytest.Pytester) -> None:
         test_c_example=EXAMPLE.read_text(encoding="utf-8"),
         test_d_cleanup=CLEANUP_MODULE,
         test_e_shop=SHOP_EXAMPLE.read_text(encoding="utf-8"),
+        test_f_tutorial=TUTORIAL_EXAMPLE.read_text(encoding="utf-8"),
     )
     result = plugin_tester.runpytest("-p", "no:cacheprovider")
     example_tests = sum(
         path.read_text(encoding="utf-8").count("\nasync def test_")
-        for path in (EXAMPLE, SHOP_EXAMPLE)
+        for path in (EXAMPLE, SHOP_EXAMPLE, TUTORIAL_EXAMPLE)
     )
     result.assert_outcomes(passed=7 + example_tests, failed=1)
     result.stdout.fnmatch_lines(
