@@ -188,6 +188,12 @@ _INCLUDE = re.compile(r"(?:literalinclude[}:]*\s+)(\S+)")
 
 def test_every_included_example_is_run_by_a_test() -> None:
     tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("*.py"))
+    # An example's own test module that a test runs by path (through pytester) runs what it
+    # imports too: examples/tutorial/test_app.py imports the tutorial's modules.
+    for example_test in sorted((ROOT / "examples").rglob("test_*.py")):
+        by_path = " / ".join(f'"{part}"' for part in example_test.relative_to(ROOT).parts)
+        if by_path in tests:
+            tests += "\n" + example_test.read_text(encoding="utf-8")
     included: set[Path] = set()
     for page in [*DOCS.rglob("*.md"), *DOCS.rglob("*.rst")]:
         if "_build" in page.parts:

@@ -29,9 +29,9 @@ import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_services.py"
 # The README walkthrough's tests (of examples/shop.py).
-SHOP_EXAMPLE = EXAMPLE.with_name("test_shop.py")
+SHOP_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_shop.py"
 # The documentation's tutorial, step 5 (of examples/tutorial/).
-TUTORIAL_EXAMPLE = EXAMPLE.parent / "tutorial" / "test_app.py"
+TUTORIAL_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tutorial" / "test_app.py"
 
 INI = """
 [pytest]
