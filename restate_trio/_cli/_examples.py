@@ -48,7 +48,11 @@ def input_content_types(manifest: object) -> dict[tuple[str, str], str]:
     """(service, handler) -> the input content type an endpoint's discovery manifest declares
     (handlers without input, or without a declared type, are left out)."""
     types: dict[tuple[str, str], str] = {}
-    services = manifest.get("services") if isinstance(manifest, Mapping) else None
+    services = (
+        cast("Mapping[str, object]", manifest).get("services")
+        if isinstance(manifest, Mapping)
+        else None
+    )
     for service in cast("list[object]", services) if isinstance(services, list) else []:
         if not isinstance(service, Mapping):
             continue
