@@ -27,9 +27,9 @@ from __future__ import annotations
 import contextvars
 import inspect
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import trio
 
@@ -54,7 +54,7 @@ IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("restate_trio_in_r
 _THREAD_LIMITER = trio.CapacityLimiter(64)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per executed ctx.run: not frozen, whose fields cost (steps10)
 class RunSpec:
     """A run closure waiting to be executed when its result is first awaited."""
 
@@ -63,10 +63,11 @@ class RunSpec:
     encode: Callable[[object], bytes]
     policy: RetryPolicy
     name: str
+    #: ``fn`` is a coroutine function (it runs on trio; otherwise in a worker thread).
+    is_async: bool = field(init=False)
 
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.fn)
+    def __post_init__(self) -> None:
+        self.is_async = inspect.iscoroutinefunction(self.fn)
 
 
 class Runs:
@@ -186,11 +187,11 @@ class Runs:
         hooks = attempt.run_hooks
         try:
             if hooks is None:
-                value = await _invoke_closure(spec.fn, spec.args)
+                value = await _invoke_closure(spec)
             else:
                 assert attempt.hook_info is not None  # entered before the handler started
                 info = RunInfo(spec.name, attempt.hook_info)
-                value = await call_in_hooks(hooks, info, _invoke_closure, spec.fn, spec.args)
+                value = await call_in_hooks(hooks, info, _invoke_closure, spec)
         except TerminalError as exc:
             result = Failure(exc.code, exc.message, exc.metadata)
         except (Exception, BaseExceptionGroup) as exc:
@@ -231,11 +232,12 @@ class Runs:
             attempt.wake()
 
 
-async def _invoke_closure(fn: Callable[..., object], args: Sequence[object]) -> object:
+async def _invoke_closure(spec: RunSpec) -> object:
     """Run a sync closure in a worker thread, or an async one in this task (``IN_RUN`` is
     set by the caller)."""
-    if inspect.iscoroutinefunction(fn):
-        return await fn(*args)
+    fn, args = spec.fn, spec.args
+    if spec.is_async:
+        return await cast("Callable[..., Awaitable[object]]", fn)(*args)
     # abandon_on_cancel: a thread cannot be interrupted, but the attempt must be able to end
     # (suspension, disconnect); the thread's result is discarded and never journaled.
     # trio runs the thread in a copy of this task's context, so IN_RUN is set there too.

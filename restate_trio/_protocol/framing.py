@@ -7,7 +7,7 @@ flags, bits 31..0 payload length.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HEADER_SIZE = 8
 REQUESTED_ACK = 0x8000
@@ -22,10 +22,11 @@ class FramingError(ValueError):
     """The byte stream is not a valid sequence of frames."""
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """One decoded frame: type id, flags word and raw payload."""
 
+    # A NamedTuple, not a frozen dataclass: one is built per message received, and a frozen
+    # dataclass's field assignments cost twice a tuple's construction (steps10 profile).
     type: int
     flags: int
     payload: bytes
@@ -58,12 +59,20 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Frame]:
         """Add ``data`` and return every frame it completes, in order."""
         buffer = self._buffer
-        buffer += data
+        # Restate sends whole messages, so nothing is usually held from the last chunk: then
+        # the frames are cut from ``data`` itself (a bytes slice is the payload, no copies
+        # through the buffer), and only an incomplete tail is kept.
+        chunk: bytes | bytearray
+        if buffer:
+            buffer += data
+            chunk = buffer
+        else:
+            chunk = bytes(data)
         frames: list[Frame] = []
         offset = 0
-        end = len(buffer)
+        end = len(chunk)
         while end - offset >= HEADER_SIZE:
-            (header,) = _HEADER.unpack_from(buffer, offset)
+            (header,) = _HEADER.unpack_from(chunk, offset)
             length = header & 0xFFFFFFFF
             if length > self._max:
                 raise FramingError(
@@ -73,12 +82,20 @@ class FrameDecoder:
             start = offset + HEADER_SIZE
             if end - start < length:
                 break
+            payload = chunk[start : start + length]
             frames.append(
-                Frame(header >> 48, (header >> 32) & 0xFFFF, bytes(buffer[start : start + length]))
+                Frame(
+                    header >> 48,
+                    (header >> 32) & 0xFFFF,
+                    payload if isinstance(payload, bytes) else bytes(payload),
+                )
             )
             offset = start + length
-        if offset:
-            del buffer[:offset]
+        if chunk is buffer:
+            if offset:
+                del buffer[:offset]
+        elif offset < end:
+            buffer += chunk[offset:]
         return frames
 
     @property
