@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 
 def _poll_answer(url: str, body: object, expected: object) -> None:
-    """POST until the answer is ``expected`` (the reload is asynchronous)."""
+    """POST until the answer is ``expected``, within DEADLINE. Called after ``dev`` said it
+    re-registered: the ingress picks up the new deployment from the server's metadata a
+    moment later, and nothing tells a client when (so a bounded poll, not an event)."""
     deadline = time.monotonic() + DEADLINE
     last: object = None
     while time.monotonic() < deadline:
@@ -67,8 +69,8 @@ def test_dev_serves_reloads_and_stops_clean(cli: Cli, shop: Path, cli_env: dict[
     assert httpx.post(f"{base}/Counter/c/add", json=5, timeout=DEADLINE).json() == 5
 
     (shop / "shop.py").write_text(SHOP.replace('f"Hello {name}!"', 'f"Bye {name}!"'))
-    _poll_answer(f"{base}/Greeter/greet", "Ada", "Bye Ada!")
     dev.wait_for("reloaded: Counter, Greeter, Pricing")
+    _poll_answer(f"{base}/Greeter/greet", "Ada", "Bye Ada!")
     # The server kept running across the reload: the object's state is still there.
     assert httpx.post(f"{base}/Counter/c/add", json=1, timeout=DEADLINE).json() == 6
 
@@ -96,6 +98,7 @@ def test_dev_stops_clean_on_sigint_and_survives_a_broken_module(cli: Cli, shop: 
     (shop / "shop.py").write_text(SHOP + "\ndef broken(:\n")
     dev.wait_for("the endpoint exited")
     (shop / "shop.py").write_text(SHOP.replace('f"Hello {name}!"', 'f"Hi {name}!"'))
+    dev.wait_for("reloaded: Counter, Greeter, Pricing")
     _poll_answer(f"http://127.0.0.1:{ingress}/Greeter/greet", "Bo", "Hi Bo!")
 
     fds = pidfds(dev.descendants())

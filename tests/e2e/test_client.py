@@ -439,10 +439,7 @@ async def test_a_safe_request_is_retried_across_a_server_restart(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(trio.to_thread.run_sync, lambda: server.restart(kill=True))
 
-                async def down() -> bool:
-                    return old.poll() is not None
-
-                await _until(down, 0.005)
+                await trio.to_thread.run_sync(old.wait)  # the old server is gone
                 attempts = 0
                 # Safe (an idempotency key): retried until the server is back.
                 greeting = await client.service_call(Greeter.greet, "after", idempotency_key=_key())
