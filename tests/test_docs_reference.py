@@ -216,3 +216,77 @@ def test_every_included_example_is_run_by_a_test() -> None:
             tests,
         )
         assert imported, f"{path.relative_to(ROOT)} is shown in the docs but no test runs it"
+
+
+# Each public name's reference entry shows a short example that a test runs: a region of a
+# file in examples/reference/ between the marker comments ``# [Name]`` and ``# [/Name]``,
+# included inside the entry's directive (a docstring doctest that a test runs counts too:
+# restate_trio.codecs has them). Regions stay short: the guides carry the long stories.
+_REFERENCE_EXAMPLES = ROOT / "examples" / "reference"
+_MAX_EXAMPLE_LINES = 30
+_ENTRY = re.compile(r"^\.\. (?:auto\w+|py:\w+):: +(\S+)\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
+_REGION_INCLUDE = re.compile(
+    r"\.\. literalinclude:: +(\S+)\n((?:[ \t]+:[\w-]+:.*\n)*)", re.MULTILINE
+)
+
+
+def _entries() -> dict[str, tuple[Path, str]]:
+    """Each documented full name -> (its page, the directive's indented content)."""
+    entries: dict[str, tuple[Path, str]] = {}
+    for page in sorted((DOCS / "reference").glob("*.rst")):
+        module = ""
+        for name, body in _ENTRY.findall(page.read_text(encoding="utf-8")):
+            if name.startswith("restate_trio") and not module:
+                module = name
+                continue
+            full = name if name.startswith("restate_trio") else f"{module}.{name}"
+            if name == module:
+                continue
+            entries[full] = (page, body)
+    return entries
+
+
+def _region(path: Path, name: str) -> list[str] | None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == f"# [{name}]"]
+    ends = [i for i, line in enumerate(lines) if line.strip() == f"# [/{name}]"]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] <= starts[0] + 1:
+        return None
+    return lines[starts[0] + 1 : ends[0]]
+
+
+def _example_problem(home: str, obj: object, entry: tuple[Path, str] | None) -> str | None:
+    if ">>>" in (inspect.getdoc(obj) or "") and home.startswith("restate_trio.codecs"):
+        return None  # a doctest tests/codecs/test_codecs.py runs
+    if entry is None:
+        return "no reference entry"
+    page, body = entry
+    short = home.rpartition(".")[2]
+    for target, options in _REGION_INCLUDE.findall(body):
+        path = (page.parent / target).resolve()
+        if (
+            not path.is_relative_to(_REFERENCE_EXAMPLES)
+            or f":start-after: [{short}]" not in options
+        ):
+            continue
+        if f":end-before: [/{short}]" not in options:
+            return f"{target}: the include must end before [/{short}]"
+        region = _region(path, short)
+        if region is None:
+            return f"{target} has no single region # [{short}] ... # [/{short}]"
+        if len(region) > _MAX_EXAMPLE_LINES:
+            return f"{target}'s region {short} has {len(region)} lines (> {_MAX_EXAMPLE_LINES})"
+        return None
+    return f"its entry in {page.name} includes no region [{short}] of examples/reference/"
+
+
+@pytest.mark.parametrize("module", [m for m in _public_modules() if m != "restate_trio"])
+def test_every_public_name_shows_a_tested_example(module: str) -> None:
+    entries = _entries()
+    problems = [
+        f"{home}: {problem}"
+        for home, obj in _public_objects()
+        if home.rpartition(".")[0] == module
+        and (problem := _example_problem(home, obj, entries.get(home)))
+    ]
+    assert not problems, "\n".join(problems)
