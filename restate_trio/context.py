@@ -99,8 +99,10 @@ class DurableFuture(Awaitable[T_co], Protocol[T_co]):
     """The result of a journaled operation, available now or later.
 
     Awaiting it never changes the journal: the operation was recorded when it was started.
-    Awaiting an already completed future still checkpoints (so loops over cached state can be
-    cancelled), and a future may be awaited more than once.
+    Awaiting an already completed future (eager state, a replayed result) is still a
+    cancellation point, so loops over cached state can be cancelled; like awaiting a done
+    asyncio future, it does not yield to other tasks each time, only every 16th time in a
+    row. A future may be awaited more than once.
 
     Several futures are awaited together with the combinators :func:`~restate_trio.all_succeeded`,
     :func:`~restate_trio.first_completed` and friends.

@@ -13,6 +13,7 @@ import trio
 from trio.testing import MockClock
 
 import restate_trio as restate
+from restate_trio._context.invocation import _YIELD_EVERY  # pyright: ignore[reportPrivateUsage]
 from restate_trio._protocol import messages as m
 from tests.context.driver import drive
 from tests.protocol.transcripts import failure, input_command, sleep_completion, start
@@ -381,3 +382,55 @@ async def test_input_closing_before_the_journal_arrived_is_a_571(
     assert isinstance(error, m.ErrorMessage)
     assert error.code == 571
     assert error.message == "input closed while still waiting to receive all journal to replay"
+
+
+# --------------------------------------------------------------------------- completed awaits
+
+
+class Reader:
+    """Awaits of results that are already there (eager state): cancellation points always,
+    schedule points now and then (see ``Attempt.checkpoint``)."""
+
+    async def yields(self, ctx: restate.ObjectContext) -> int:
+        reads = 0
+        with trio.CancelScope() as scope:
+
+            async def cancel_when_scheduled() -> None:
+                scope.cancel()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cancel_when_scheduled)
+                for _ in range(1000):
+                    await ctx.get("n", type=int)
+                    reads += 1
+        return reads
+
+    async def cancellable(self, ctx: restate.ObjectContext) -> str:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ctx.get("n", type=int)
+            return "not cancelled"
+        return "cancelled"
+
+
+async def test_a_loop_over_completed_awaits_lets_other_tasks_run(
+    autojump_clock: MockClock,
+) -> None:
+    async with drive(Reader(), "yields") as d:
+        d.start(body=b"", key="k", state={"n": b"1"}, partial_state=False, eof=True)
+        [get, *_, output, end] = await d.finish()
+    assert get == m.GetEagerStateCommandMessage(key=b"n", value=m.Value(content=b"1"))
+    reads = int(output.value.content)  # type: ignore[attr-defined]
+    # The sibling task ran (and cancelled the loop) at one of the first two schedule points
+    # (trio may run the handler first in the batch where both are runnable).
+    assert _YIELD_EVERY - 1 <= reads < 2 * _YIELD_EVERY
+    assert end == m.EndMessage()
+
+
+async def test_awaiting_a_completed_result_in_a_cancelled_scope_raises_cancelled(
+    autojump_clock: MockClock,
+) -> None:
+    async with drive(Reader(), "cancellable") as d:
+        d.start(body=b"", key="k", state={"n": b"1"}, partial_state=False, eof=True)
+        [_get, output, _end] = await d.finish()
+    assert output == m.OutputCommandMessage(value=m.Value(content=b'"cancelled"'))
