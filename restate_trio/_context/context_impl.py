@@ -138,13 +138,13 @@ class ContextImpl:
         if isinstance(answer, NotificationId):
             return DurableFutureImpl(attempt, answer, _decoder(codec, tp))
         value = None if answer.value is None else decode(codec, answer.value, tp)
-        return DurableFutureImpl[object].completed(attempt, value)
+        return DurableFutureImpl.completed(attempt, value)
 
     def state_keys(self) -> DurableFutureImpl[list[str]]:
         attempt = self._attempt
         answer = attempt.command(attempt.machine.sys_get_state_keys)
         if isinstance(answer, list):
-            return DurableFutureImpl[list[str]].completed(attempt, answer)
+            return DurableFutureImpl.completed(attempt, answer)
 
         def convert(result: Result) -> list[str]:
             _raise_failure(result)
@@ -196,13 +196,13 @@ class ContextImpl:
                 name=name,
             )
             attempt.runs.register(nid, spec)
-        attempt.expect_await(nid, f"ctx.run({name!r})")
+        attempt.expect_await(nid, "ctx.run", name)
         return DurableFutureImpl(attempt, nid, _decoder(codec, tp))
 
     def sleep(self, duration: timedelta, *, name: str = "") -> DurableFutureImpl[None]:
         attempt = self._attempt
         nid = attempt.command(attempt.machine.sys_sleep, _ms_from_now(duration), name)
-        attempt.expect_await(nid, "ctx.sleep()")
+        attempt.expect_await(nid, "ctx.sleep")
         return DurableFutureImpl(attempt, nid, _void)
 
     def time(self) -> DurableFutureImpl[object]:

@@ -140,7 +140,7 @@ class Attempt:
         self._scope: trio.CancelScope | None = None
         self._owner: trio.lowlevel.Task | None = None
         # Operations that only take effect when awaited, not awaited yet (see expect_await).
-        self._unawaited: dict[NotificationId, str] = {}
+        self._unawaited: dict[NotificationId, tuple[str, str | None]] = {}
         self._closed_seen = False  # _after_machine acted on the machine closing
         self._handler_done = False
         #: Durable concurrency's scheduler, from the first durable nursery or cancel scope
@@ -470,10 +470,12 @@ class Attempt:
     def resolved_at(self, tree: FutureTree) -> int | None:
         return self.machine.resolved_at(tree)
 
-    def expect_await(self, nid: NotificationId, operation: str) -> None:
+    def expect_await(self, nid: NotificationId, operation: str, name: str | None = None) -> None:
         """``operation`` does nothing unless its future is awaited (a run closure starts when
-        awaited; a timer nobody waits for delays nothing): warn if the handler ends first."""
-        self._unawaited[nid] = operation
+        awaited; a timer nobody waits for delays nothing): warn if the handler ends first.
+        ``name`` (a run's) is formatted into the warning only if there is one: this is on
+        every run's path."""
+        self._unawaited[nid] = (operation, name)
 
     async def await_tree(self, tree: FutureTree) -> None:
         """Wait until ``tree`` resolves; suspends the attempt when it cannot in this one."""
@@ -571,7 +573,14 @@ class Attempt:
         """Like Python's "coroutine was never awaited", for durable futures: only when the
         handler ended by itself (an attempt that suspends or fails has not finished awaiting)."""
         code = getattr(inspect.unwrap(self.handler.fn), "__code__", None)
-        operations = ", ".join(sorted(set(self._unawaited.values())))
+        operations = ", ".join(
+            sorted(
+                {
+                    f"{op}({name!r})" if name is not None else f"{op}()"
+                    for op, name in self._unawaited.values()
+                }
+            )
+        )
         message = (
             f"{operations} was never awaited in handler {self.handler.name!r}: a ctx.run "
             "closure only runs, and ctx.sleep only waits, when its future is awaited"
