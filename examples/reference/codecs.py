@@ -39,8 +39,8 @@ class Telemetry:
 
 # [JsonSchema]
 def reading_schema() -> JsonSchema | None:
-    # What the discovery manifest carries for Telemetry.record's input: the Restate UI
-    # shows it, and the ingress can validate requests with it.
+    # A plain mapping. The discovery manifest carries this schema (its $ref resolved) for
+    # Telemetry.record's input, and the Restate UI shows it.
     return JsonCodec().json_schema(Reading)
 
 

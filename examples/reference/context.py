@@ -89,9 +89,13 @@ class Counter:
     """A Virtual Object: state per key; exclusive handlers run one at a time per key."""
 
     async def add(self, ctx: restate.ObjectContext, delta: int) -> int:
-        count = (await ctx.get("count", type=int) or 0) + delta
-        ctx.set("count", count)
-        return count
+        # Read, change, write: no other exclusive handler of this key runs meanwhile.
+        count = await ctx.get("count", type=int) or 0
+        ctx.set("count", count + delta)
+        return count + delta
+
+    async def reset(self, ctx: restate.ObjectContext) -> None:
+        ctx.clear("count")
 
     # [/ObjectContext]
 

@@ -12,21 +12,26 @@ import restate_trio as restate
 
 
 # [TerminalError]
-class Payments:
-    async def charge(self, ctx: restate.Context, amount: int) -> str:
-        if amount <= 0:
+class Inventory:
+    async def reserve(self, ctx: restate.Context, item: str) -> str:
+        if item not in STOCK:
             # Ends the invocation without retries; the caller sees the code and the message.
-            raise restate.TerminalError(f"cannot charge {amount} cents", code=400)
-        return f"charged {amount} cents"
+            raise restate.TerminalError(f"no {item} in stock", code=404)
+        return f"reserved {item}"
 
-    async def try_charge(self, ctx: restate.Context, amount: int) -> str:
+    async def try_reserve(self, ctx: restate.Context, item: str) -> str:
         try:
-            return await ctx.service_call(Payments.charge, amount)
+            return await ctx.service_call(Inventory.reserve, item)
         except restate.TerminalError as error:  # the callee's failure, as it raised it
             return f"refused ({error.code}): {error.message}"
 
-    # [/TerminalError]
 
+# [/TerminalError]
+
+STOCK = {"tea", "cups"}
+
+
+class Payments:
     # [DurableTimeoutError]
     async def charge_within(self, ctx: restate.Context, amount: int) -> str:
         try:
@@ -74,4 +79,6 @@ def definition_problem() -> str:
 # [/ServiceDefinitionError]
 
 
-endpoint = restate.Endpoint().bind(restate.reflect(Payments()), restate.reflect(Holds()))
+endpoint = restate.Endpoint().bind(
+    restate.reflect(Inventory()), restate.reflect(Payments()), restate.reflect(Holds())
+)

@@ -16,14 +16,12 @@ from datetime import UTC, datetime, timedelta
 import trio
 from primitives_services import DEADLINE, attach, kill_unfinished, ok, poll, send
 
+import examples.reference.combinators as ref_combinators
+import examples.reference.concurrency as ref_concurrency
+import examples.reference.context as ref_context
+import examples.reference.errors as ref_errors
+import examples.reference.retry as ref_retry
 import restate_trio as restate
-from examples.reference import (
-    combinators as ref_combinators,
-    concurrency as ref_concurrency,
-    context as ref_context,
-    errors as ref_errors,
-    retry as ref_retry,
-)
 from restate_trio.testing import RestateServer, serve_endpoint
 
 
@@ -112,6 +110,8 @@ async def test_context_virtual_object(restate_server: RestateServer) -> None:
         assert ok(await restate_server.ingress(f"/Counter/{counter}/add", 2)) == 2
         assert ok(await restate_server.ingress(f"/Counter/{counter}/add", 3)) == 5
         assert ok(await restate_server.ingress(f"/Counter/{counter}/current")) == 5
+        assert ok(await restate_server.ingress(f"/Counter/{first}/add", 7)) == 7
+        assert ok(await restate_server.ingress(f"/Counter/{first}/reset")) is None
         assert ok(await restate_server.ingress(f"/Counter/{first}/current")) == 0
 
         # SendOptions: the delayed sends arrive, one per counter.
@@ -252,12 +252,12 @@ async def test_combinators(restate_server: RestateServer) -> None:
 async def test_errors(restate_server: RestateServer) -> None:
     async with serving(ref_errors.endpoint, restate_server):
         # TerminalError: the ingress answers with its code and message; a caller catches it.
-        refused = await restate_server.ingress("/Payments/charge", -5)
-        assert refused.status == 400, (refused.status, refused.text)
-        assert "cannot charge -5 cents" in refused.text
-        assert ok(await restate_server.ingress("/Payments/charge", 5)) == "charged 5 cents"
-        caught = ok(await restate_server.ingress("/Payments/try_charge", -5))
-        assert caught == "refused (400): cannot charge -5 cents"
+        refused = await restate_server.ingress("/Inventory/reserve", "pot")
+        assert refused.status == 404, (refused.status, refused.text)
+        assert "no pot in stock" in refused.text
+        assert ok(await restate_server.ingress("/Inventory/reserve", "tea")) == "reserved tea"
+        caught = ok(await restate_server.ingress("/Inventory/try_reserve", "pot"))
+        assert caught == "refused (404): no pot in stock"
 
         # DurableTimeoutError
         timed_out = ok(await restate_server.ingress("/Payments/charge_within", 5))
