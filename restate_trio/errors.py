@@ -75,13 +75,7 @@ class Cancelled(TerminalError):
     SDK first propagates the cancellation to the calls this invocation made, then raises this
     from the current (or next) durable await. It is not sticky: catch it to run compensations,
     which journal normally; let it propagate (or raise it again) to end the invocation as
-    cancelled. Not to be confused with ``trio.Cancelled``, which only unwinds a cancel scope::
-
-        try:
-            await ctx.sleep(timedelta(days=1))
-        except restate.Cancelled:
-            await ctx.run("refund", refund, order)
-            raise
+    cancelled. Not to be confused with ``trio.Cancelled``, which only unwinds a cancel scope.
     """
 
     def __init__(self, message: str = "cancelled", metadata: Mapping[str, str] | None = None):

@@ -96,15 +96,6 @@ class InvocationRetryPolicy:
     Unset fields keep the server's defaults (1.7: initial 500 ms, factor 2, max interval 1 min,
     70 attempts, then pause). ``max_attempts`` counts the first attempt; ``on_max_attempts``
     decides what happens then: ``"pause"`` (resume it from the UI/CLI) or ``"kill"``.
-
-    Example::
-
-        from datetime import timedelta
-        import restate_trio as restate
-
-        policy = restate.InvocationRetryPolicy(
-            initial_interval=timedelta(seconds=1), max_attempts=10, on_max_attempts="kill"
-        )
     """
 
     initial_interval: timedelta | None = field(

@@ -313,22 +313,6 @@ class ServiceDefinition(ManifestOptions):
         ``idempotency_retention`` on every handler but that one, and ``enable_lazy_state`` only
         on virtual objects and workflows.
 
-        Example::
-
-            from datetime import timedelta
-
-            import restate_trio as restate
-            from restate_trio.service import reflect
-
-            class Counter:
-                async def add(self, ctx: restate.ObjectContext, delta: int) -> int:
-                    return delta
-
-            counter = reflect(Counter()).configure_handler(
-                "add", inactivity_timeout=timedelta(minutes=5), documentation="Adds delta."
-            )
-            assert counter.handlers["add"].inactivity_timeout == timedelta(minutes=5)
-
         Raises :class:`ServiceDefinitionError` (``handler not found: …``) for an unknown name.
         """
         handler = self.handler(name)

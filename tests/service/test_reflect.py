@@ -855,9 +855,8 @@ def _examples(doc: str | None) -> list[str]:
         reflect,
         service_name,
         service_module,
-        ServiceDefinition.configure_handler,
     ],
-    ids=["reflect", "service_name", "service_module", "configure_handler"],
+    ids=["reflect", "service_name", "service_module"],
 )
 def test_docstring_examples_run(documented: object) -> None:
     examples = _examples(getattr(documented, "__doc__", None))
