@@ -223,12 +223,30 @@ async def all_succeeded(*futures: DurableFutureImpl[T]) -> list[T]:
     return [f.value_now() for f in futures]
 
 
-async def as_completed(*futures: DurableFutureImpl[T]) -> AsyncIterator[DurableFutureImpl[T]]:
-    remaining = list(futures)
-    while remaining:
+class _AsCompleted(Generic[T]):
+    """``as_completed``'s iterator. Not an async generator: breaking out of the loop early
+    would leave one suspended, which trio reports (ResourceWarning) when it is collected, and
+    there is nothing to clean up (the futures left are simply not awaited here)."""
+
+    __slots__ = ("_remaining",)
+
+    def __init__(self, futures: tuple[DurableFutureImpl[T], ...]) -> None:
+        self._remaining = list(futures)
+
+    def __aiter__(self) -> _AsCompleted[T]:
+        return self
+
+    async def __anext__(self) -> DurableFutureImpl[T]:
+        remaining = self._remaining
+        if not remaining:
+            raise StopAsyncIteration
         winner = await first_completed(*remaining)
         remaining.remove(winner)
-        yield winner
+        return winner
+
+
+def as_completed(*futures: DurableFutureImpl[T]) -> AsyncIterator[DurableFutureImpl[T]]:
+    return _AsCompleted(futures)
 
 
 async def with_timeout(future: DurableFutureImpl[T], duration: timedelta) -> T:

@@ -7,9 +7,11 @@ combinator's outcome must follow from the order alone (``expected`` below is tha
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -209,3 +211,30 @@ async def test_with_timeout_is_a_race_against_a_journaled_timer(
         assert out == [m.OutputCommandMessage(failure=timed_out), m.EndMessage()]
     else:
         assert out == [m.OutputCommandMessage(value=m.Value(content=b'"yes"')), m.EndMessage()]
+
+
+class Early:
+    async def first_of_three(self, ctx: restate.Context) -> str:
+        async for done in restate.as_completed(
+            ctx.sleep(timedelta(seconds=1), name="a"), ctx.run("b", _value_b)
+        ):
+            await done
+            break  # nothing to clean up: the loop may stop at any time
+        return "stopped"
+
+
+async def _value_b() -> str:
+    return "b"
+
+
+async def test_leaving_as_completed_early_leaves_nothing_behind(autojump_clock: MockClock) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an abandoned async generator warns when collected
+        async with drive(Early(), "first_of_three", version=7) as d:
+            d.start()
+            [_sleep, _run, _proposal] = await d.frames()
+            d.feed(m.ProposeRunCompletionAckMessage(completion_id=2))
+            d.feed_eof()
+            out = await d.finish()
+        gc.collect()
+    assert out[-2:] == [m.OutputCommandMessage(value=m.Value(content=b'"stopped"')), m.EndMessage()]
