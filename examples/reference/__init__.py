@@ -1,0 +1,1 @@
+"""Short examples the API reference includes, one region per public name."""
