@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -32,11 +32,11 @@ def server_bin(monkeypatch: pytest.MonkeyPatch, restate_server_binary: Path) -> 
 
 
 @pytest.fixture
-def empty_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+def empty_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No $RESTATE_SERVER_BIN, and a cache folder of our own (empty)."""
     monkeypatch.delenv("RESTATE_SERVER_BIN", raising=False)
     monkeypatch.setenv("RESTATE_TRIO_CACHE", str(tmp_path))
-    yield tmp_path
+    return tmp_path
 
 
 @pytest.fixture
@@ -55,7 +55,9 @@ async def test_an_unsigned_server_cannot_discover_the_signed_endpoint(
 ) -> None:
     # What greet_signed relies on: without the server's signature the endpoint says 401.
     _, public_key = generate_signing_key()
-    signed = restate.Endpoint(identity_keys=[public_key]).bind(restate.reflect(ref_testing.Greeter()))
+    signed = restate.Endpoint(identity_keys=[public_key]).bind(
+        restate.reflect(ref_testing.Greeter())
+    )
     with trio.fail_after(_DEADLINE), pytest.raises(RegistrationError, match="401"):
         await ref_testing.greet_through(signed, restate_server)
 

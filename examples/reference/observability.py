@@ -68,7 +68,9 @@ class JsonLines(logging.Formatter):
     """One JSON object per record, with the invocation's identity when the record has it."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = {name: getattr(record, name) for name in RECORD_ATTRIBUTES if hasattr(record, name)}
+        fields = {
+            name: getattr(record, name) for name in RECORD_ATTRIBUTES if hasattr(record, name)
+        }
         return json.dumps({"message": record.getMessage(), **fields})
 
 
@@ -86,7 +88,9 @@ async def log_attempt(info: AttemptInfo) -> AsyncGenerator[None]:
         elapsed = trio.current_time() - started
         target = f"{info.service}/{info.handler}"
         outcome = info.outcome.value if info.outcome else None
-        log.info("%s %s #%d: %s in %.3fs", info.invocation_id, target, info.attempt, outcome, elapsed)
+        log.info(
+            "%s %s #%d: %s in %.3fs", info.invocation_id, target, info.attempt, outcome, elapsed
+        )
 
 
 # [/AttemptInfo]
@@ -122,7 +126,9 @@ def only_for(service: str, hook: AttemptHook) -> AttemptHook:
 @asynccontextmanager
 async def log_run(info: RunInfo) -> AsyncGenerator[None]:
     # Only for a run that executes: a replayed one returns its journaled result instead.
-    log.info("run %r of %s, attempt %d", info.name, info.attempt.invocation_id, info.attempt.attempt)
+    log.info(
+        "run %r of %s, attempt %d", info.name, info.attempt.invocation_id, info.attempt.attempt
+    )
     yield
 
 

@@ -80,7 +80,7 @@ async def test_errors(served: RestateServer) -> None:
         assert await ref_client.checked_email(ingress, "ada@example.com") == "ada@example.com"
         refused = await ref_client.checked_email(ingress, "ada")
         assert refused == "not checked (422): 'ada' is not an email address"
-        with pytest.raises(ValueError, match="^422: 'ada' is not an email address$"):
+        with pytest.raises(ValueError, match=r"^422: 'ada' is not an email address$"):
             await ref_client.validated_email(ingress, "ada")
         assert await ref_client.validated_email(ingress, "a@b") == "a@b"
         assert await ref_client.greet_by_name(ingress, "Greeter") == b'"Hello Ada!"'
@@ -93,7 +93,9 @@ async def test_errors(served: RestateServer) -> None:
         message = await ref_client.try_to_register(served.admin_url, unreachable)
         not_checked = await ref_client.checked_email(unreachable, "ada@example.com")
     assert message is not None
-    assert re.match(rf"HTTP [45]\d\d: .*error when calling '{re.escape(unreachable)}", message), message
+    assert re.match(rf"HTTP [45]\d\d: .*error when calling '{re.escape(unreachable)}", message), (
+        message
+    )
     assert not_checked.startswith("not checked (None): "), not_checked
 
 
@@ -101,7 +103,9 @@ async def test_output_is_not_ready_before_the_invocation_ran(served: RestateServ
     with trio.fail_after(_DEADLINE):
         invocation_id, done = await ref_client.schedule_greeting(served.ingress_url)
         async with AdminClient(served.admin_url) as admin:
-            rows = await admin.query(f"SELECT status FROM sys_invocation WHERE id = '{invocation_id}'")
+            rows = await admin.query(
+                f"SELECT status FROM sys_invocation WHERE id = '{invocation_id}'"
+            )
             await admin.kill_invocation(invocation_id)  # not left scheduled on the server
     assert done is False
     assert rows == [{"status": "scheduled"}]

@@ -60,7 +60,9 @@ async def test_logger_and_hooks_see_a_failed_then_a_completed_attempt(
     hooks = [r.getMessage() for r in caplog.records if r.name == "payments.hooks"]
     attempts = [m for m in hooks if " Payments/charge #" in m]
     assert len(attempts) == 2, hooks
-    assert re.fullmatch(rf"{invocation_id} Payments/charge #1: failed in \d+\.\d{{3}}s", attempts[0])
+    assert re.fullmatch(
+        rf"{invocation_id} Payments/charge #1: failed in \d+\.\d{{3}}s", attempts[0]
+    )
     assert re.fullmatch(rf"{invocation_id} Payments/charge #\d+: completed in .*s", attempts[1])
     failures = [m for m in hooks if "will be retried" in m]
     assert len(failures) == 1, hooks
