@@ -137,27 +137,9 @@ RunHook = Callable[[RunInfo], AbstractAsyncContextManager[object]]
 
 @dataclass(frozen=True, slots=True)
 class Hook:
-    """Instrumentation around attempts and executed runs (either part may be left out).
-
-    Example: time every attempt::
-
-        import time
-        from contextlib import asynccontextmanager
-
-        import restate_trio as restate
-        from restate_trio.observability import AttemptInfo, Hook
-
-        @asynccontextmanager
-        async def timed(info: AttemptInfo):
-            started = time.monotonic()
-            try:
-                yield
-            finally:
-                print(info.service, info.handler, info.outcome, time.monotonic() - started)
-
-        endpoint = restate.Endpoint(hooks=[Hook(attempt=timed)])
-
-    With several hooks, the first given is the outermost.
+    """Instrumentation around attempts and executed runs (either part may be left out), for
+    :class:`~restate_trio.Endpoint`'s ``hooks``. With several hooks, the first given is the
+    outermost.
     """
 
     attempt: AttemptHook | None = field(default=None)

@@ -92,11 +92,7 @@ def _sql_string(value: str) -> str:
 
 
 class AdminClient(ClientBase):
-    """A client of Restate's admin API (``http://127.0.0.1:9070`` by default on a server)::
-
-        async with AdminClient("http://127.0.0.1:9070") as admin:
-            deployment = await admin.register_deployment("http://127.0.0.1:9080")
-            print([service.name for service in deployment.services])
+    """A client of Restate's admin API (``http://127.0.0.1:9070`` by default on a server).
 
     :param url: the admin API's URL.
     :param headers: sent with every request (e.g. an authorization header).

@@ -94,11 +94,7 @@ class Client(ClientBase):
     """A client of Restate's ingress, for trio programs (and tests) outside handlers.
 
     Calls by method reference are typed like the calls in handlers and use the callee's
-    declared codecs; calls by name take raw bytes::
-
-        async with Client("http://127.0.0.1:8080") as client:
-            greeting = await client.service_call(Greeter.greet, "Ada")
-            total = await client.object_call(Counter.add, "alice", 5)
+    declared codecs; calls by name take raw bytes.
 
     Timeouts are trio cancel scopes (``with trio.fail_after(5): ...``): a cancelled request
     closes its connection, and the client stays usable.
