@@ -146,6 +146,19 @@ def sync_client() -> httpx.Client:
     return httpx.Client(trust_env=False)
 
 
+def sync_query_ok(client: httpx.Client, url: str, sql: str, timeout: float) -> bool:
+    """Whether the admin API's SQL endpoint at ``url`` answers ``sql`` with 200."""
+    import httpx
+
+    try:
+        answer = client.post(
+            url, json={"query": sql}, headers={"accept": "application/json"}, timeout=timeout
+        )
+    except httpx.TransportError:
+        return False
+    return answer.status_code == 200
+
+
 def sync_get(client: httpx.Client, url: str, timeout: float) -> HttpResponse | None:
     """GET ``url`` with any status; ``None`` if nothing answered within ``timeout`` s."""
     import httpx

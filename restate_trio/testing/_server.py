@@ -23,7 +23,15 @@ from ._errors import (
     RegistrationError,
     ServerStartError,
 )
-from ._http import HttpResponse, IngressResponse, encode_body, request, sync_client, sync_get
+from ._http import (
+    HttpResponse,
+    IngressResponse,
+    encode_body,
+    request,
+    sync_client,
+    sync_get,
+    sync_query_ok,
+)
 from ._install import find_restate_server
 from ._process import LOCALHOST, free_ports, make_finalizer, terminate
 
@@ -55,6 +63,8 @@ _ENV_ABORT_TIMEOUT = "RESTATE_WORKER__INVOKER__ABORT_TIMEOUT"
 
 _START_ATTEMPTS = 5
 _POLL_INTERVAL = 0.05
+# Answered once the partition processors run (see _probe): the tables users query first.
+_READY_QUERY = "SELECT COUNT(*) FROM state"
 _DEFAULT_TIMEOUT = 30.0
 _ADDRESS_IN_USE = re.compile(r"address (already )?in use|os error 98|os error 48", re.IGNORECASE)
 _T = TypeVar("_T")
@@ -511,7 +521,11 @@ class RestateServer:
         except ValueError:  # not JSON, or not a port
             return False
         ingress = sync_get(client, f"{self.ingress_url}/restate/health", timeout)
-        return ingress is not None and ingress.status == 200
+        if ingress is None or ingress.status != 200:
+            return False
+        # Healthy endpoints come before the partition processors: until they run, SQL over
+        # the state and invocation tables fails ("partition 0 doesn't exist on this node").
+        return sync_query_ok(client, f"{self.admin_url}/query", _READY_QUERY, timeout)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, SIGKILL after the grace period) and
