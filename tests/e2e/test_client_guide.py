@@ -50,6 +50,7 @@ async def handed_out(count: int) -> str:
 async def test_main_calls_by_method_reference(
     client: Client, restate_server: RestateServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    await restate_server.set_state("Inventory", "widget", {})  # whatever ran before
     await client_usage.main(restate_server.ingress_url)
     assert capsys.readouterr().out == "10 10 750\n"
     assert await restate_server.get_state("Inventory", "widget") == {"stock": b"10"}
@@ -94,12 +95,13 @@ async def test_workflow_submit_approve_attach(
 
 
 async def test_resolve_and_reject_awakeables(client: Client) -> None:
+    waiting = len(client_shop.OUTBOX) + 1  # counted before the handler can hand one out
     first = await client.service_send(client_shop.Reminders.wait)
-    await client_usage.answer(client, await handed_out(len(client_shop.OUTBOX) + 1), True)
+    await client_usage.answer(client, await handed_out(waiting), True)
     assert await first.attach() == "yes"
 
     second = await client.service_send(client_shop.Reminders.wait)
-    await client_usage.answer(client, await handed_out(len(client_shop.OUTBOX) + 1), False)
+    await client_usage.answer(client, await handed_out(waiting + 1), False)
     with pytest.raises(InvocationFailedError) as failure:
         await second.attach()
     assert (failure.value.code, failure.value.message) == (500, "no way")
