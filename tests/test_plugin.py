@@ -8,7 +8,10 @@ the runs are few and each checks several things:
 * the default run: two modules with their own endpoints on one shared server (one of them the
   example ``examples/test_services.py``), state helpers, the timeout error naming
   ``last_failure``, the failure report, the clean-up between modules, and a module marked
-  ``restate(always_replay=True, disable_retries=True, protocol_v7=True)`` on a second server;
+  ``restate(always_replay=True, disable_retries=True, protocol_v7=True)`` on a second server,
+  and docs/testing.md's examples: ``examples/test_signed.py`` (its own ``restate_server``, which
+  signs its requests) and ``examples/test_replayed.py`` (``always_replay`` and
+  ``disable_retries``, a third server);
 * the command-line run: ``--restate-always-replay --restate-disable-retries`` and the
   ``restate_endpoint`` ini option;
 * misuse: the marker on a test, an unknown marker keyword, no endpoint (no server needed).
@@ -32,6 +35,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_services.py"
 SHOP_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_shop.py"
 # The documentation's tutorial, step 5 (of examples/tutorial/).
 TUTORIAL_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tutorial" / "test_app.py"
+# docs/testing.md's own server (request signing) and settings marker (replay mode).
+SIGNED_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_signed.py"
+REPLAYED_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_replayed.py"
 
 INI = """
 [pytest]
@@ -203,11 +209,19 @@ def test_fixtures_settings_and_reports(plugin_tester: pytest.Pytester) -> None:
         test_d_cleanup=CLEANUP_MODULE,
         test_e_shop=SHOP_EXAMPLE.read_text(encoding="utf-8"),
         test_f_tutorial=TUTORIAL_EXAMPLE.read_text(encoding="utf-8"),
+        test_g_signed=SIGNED_EXAMPLE.read_text(encoding="utf-8"),
+        test_h_replayed=REPLAYED_EXAMPLE.read_text(encoding="utf-8"),
     )
     result = plugin_tester.runpytest("-p", "no:cacheprovider")
     example_tests = sum(
         path.read_text(encoding="utf-8").count("\nasync def test_")
-        for path in (EXAMPLE, SHOP_EXAMPLE, TUTORIAL_EXAMPLE)
+        for path in (
+            EXAMPLE,
+            SHOP_EXAMPLE,
+            TUTORIAL_EXAMPLE,
+            SIGNED_EXAMPLE,
+            REPLAYED_EXAMPLE,
+        )
     )
     result.assert_outcomes(passed=7 + example_tests, failed=1)
     result.stdout.fnmatch_lines(

@@ -23,37 +23,10 @@ import pytest
 SCRIPT = Path(sys.executable).parent / "restate-trio"
 DEADLINE = 30.0
 
-SHOP = '''
-import restate_trio as restate
-from restate_trio.codecs import CborCodec
-
-
-class Greeter:
-    async def greet(self, ctx: restate.Context, name: str) -> str:
-        return f"Hello {name}!"
-
-
-class Counter:
-    """A virtual object: its total survives reloads (the server keeps it)."""
-
-    async def add(self, ctx: restate.ObjectContext, delta: int) -> int:
-        total = (await ctx.get("total", type=int) or 0) + delta
-        ctx.set("total", total)
-        return total
-
-
-@restate.service_codec(CborCodec())
-class Pricing:
-    """CBOR in and out: its ready-to-paste call sends CBOR."""
-
-    async def quote(self, ctx: restate.Context, quantity: int) -> int:
-        return 250 * quantity
-
-
-endpoint = restate.Endpoint().bind(
-    restate.reflect(Greeter()), restate.reflect(Counter()), restate.reflect(Pricing())
-)
-'''
+# docs/cli.md's endpoint (a Greeter, a Counter object, a CBOR Pricing service), as the tests
+# write it into a folder of their own as shop.py.
+SHOP_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dev_shop.py"
+SHOP = SHOP_EXAMPLE.read_text(encoding="utf-8")
 
 
 @dataclass
