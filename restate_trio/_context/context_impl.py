@@ -138,13 +138,13 @@ class ContextImpl:
         if isinstance(answer, NotificationId):
             return DurableFutureImpl(attempt, answer, _decoder(codec, tp))
         value = None if answer.value is None else decode(codec, answer.value, tp)
-        return DurableFutureImpl.completed(attempt, value)
+        return DurableFutureImpl[object].completed(attempt, value)
 
     def state_keys(self) -> DurableFutureImpl[list[str]]:
         attempt = self._attempt
         answer = attempt.command(attempt.machine.sys_get_state_keys)
         if isinstance(answer, list):
-            return DurableFutureImpl.completed(attempt, answer)
+            return DurableFutureImpl[list[str]].completed(attempt, answer)
 
         def convert(result: Result) -> list[str]:
             _raise_failure(result)
