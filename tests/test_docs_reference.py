@@ -4,7 +4,9 @@ it and checks the rest, see docs/_ext/checks.py):
 * every public name has an entry in the reference pages (docs/reference/*.rst), under the
   module it says it is from, and every public method or property has a docstring;
 * every example that a docstring shows at least compiles (they are marked illustrative on
-  the site);
+  the site; tests/test_docstring_examples.py executes the complete ones);
+* every public name's entry includes a short example region of examples/reference/, which a
+  test runs;
 * every file of examples/ that a page includes is run by a test.
 """
 

@@ -11,7 +11,10 @@
   ``python`` blocks (exactly the ones such a test extracts, not ``py`` or ``pycon``) are
   tested. In docstrings, ``>>>``
   examples are doctests the suite runs, and ``::`` blocks are illustrative by rule (the
-  reference labels them so; ``tests/test_docs_reference.py`` compiles each of them).
+  reference labels them so; ``tests/test_docs_reference.py`` compiles each of them, and
+  ``tests/test_docstring_examples.py`` executes each complete one and reflects the services
+  it defines). Every public name's entry also shows a tested region of
+  ``examples/reference/``.
 * Every public name (each ``__all__`` of each public module of ``restate_trio``) has an
   entry in the reference, under the module it says it is from (``__module__``).
 
