@@ -62,7 +62,7 @@ def _is_service_class(value: object) -> bool:
 def test_a_docstring_example_runs_and_its_services_reflect(where: str, block: str) -> None:
     # A class's or function's example may use the names of its own module unimported.
     namespace: dict[str, object] = {**_module_names(where), "__name__": "docstring"}
-    exec(compile(block, f"<docstring of {where}>", "exec"), namespace)  # noqa: S102
+    exec(compile(block, f"<docstring of {where}>", "exec"), namespace)
     for name, value in namespace.items():
         if _is_service_class(value):
             assert inspect.isclass(value)
