@@ -3,17 +3,18 @@
 Shape (see the transport reference, §4 and §6)::
 
     H2ServerConnection.run ─ the connection's nursery
-      ├─ reader (this task): socket → h2 → events; routes, feeds attempts, acks windows
-      ├─ writer: per wake-up, pulls the output of the streams that have some into h2 (within
-      │          the peer's windows) and writes everything h2 has in one send_all
+      ├─ reader (this task): socket → http2.ServerConnection → calls on this object; routes,
+      │          feeds attempts
+      ├─ writer: per wake-up, pulls the output of the streams that have some into the HTTP/2
+      │          state (within the peer's windows) and writes all its frames in one send_all
       └─ per invocation: one task, attempt.run()
 
 Why it is built this way:
 
 * The reader never blocks on a stream (the connection window is shared: one stalled stream
   must not stall the others). Request bytes go straight into ``Attempt.feed``, which consumes
-  them synchronously, so connection credit is returned as bytes arrive (in batches of half the
-  window) and stream credit likewise; nothing waits in a queue.
+  them synchronously, so ``http2.ServerConnection`` returns connection and stream credit as
+  bytes arrive (in batches of half the window); nothing waits in a queue.
 * Only the writer calls ``send_all`` (trio allows one sender per stream), once per wake-up: all
   the frames that tasks produced since the last wake-up leave in one system call. An attempt
   only tells the connection it has output (``Attempt.on_output``); the writer pulls it when it
@@ -24,18 +25,16 @@ Why it is built this way:
   it: no extra empty frame). Late DATA from the runtime after that is accepted, acknowledged
   and dropped; Restate closes its half once it has read our terminal message.
 * A protocol error, an exception, or a peer that goes away ends this connection only: every
-  attempt on it is aborted, a GOAWAY is written if h2 queued one, and the socket is closed.
+  attempt on it is aborted, a GOAWAY is written, and the socket is closed.
 
-Limits (besides MAX_CONCURRENT_STREAMS, which h2 enforces with a GOAWAY):
+Limits (besides MAX_CONCURRENT_STREAMS and the frame size, which ``http2`` enforces with a
+GOAWAY, the latter on a frame's head, before its body is buffered):
 
 * Beyond the router's ``max_invocations`` a new invocation stream is answered REFUSED_STREAM
   (nothing is built for it; Restate retries the attempt).
 * Input held for a stream (a partial protocol message, a serde body) counts against the
   router's process-wide ``max_buffered_input``; the stream that would exceed it is reset with
   ENHANCE_YOUR_CALM. What one stream may hold is bounded by ``max_message_size`` already.
-* h2 itself buffers a whole frame before it checks the frame's size (up to 16 MiB for a
-  declared length it will reject); a partial frame larger than the frame size we accept ends
-  the connection with FRAME_SIZE_ERROR at once (``_check_h2_backlog``).
 * A stream whose response is complete while the peer keeps its half open is reset after a
   grace period (``_reap_lingering``): it would hold one of the connection's streams forever.
   So is an invocation stream whose StartMessage has not arrived by then (CANCEL): it would
@@ -45,18 +44,12 @@ Limits (besides MAX_CONCURRENT_STREAMS, which h2 enforces with a GOAWAY):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from contextlib import suppress
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
 import trio
 
 from .._context.invocation import Attempt
+from .http2 import ErrorCode, H2ProtocolError, ServerConnection, header_block
 from .logs import RateLimitedWarning
 from .router import SERVER_HEADER, Invocation, Refused, Reply, Router, Serde, request_path
 from .serve import MAX_CONCURRENT_STREAMS
@@ -69,7 +62,6 @@ logger = logging.getLogger("restate_trio.transport")
 # they only spare WINDOW_UPDATE frames (credit is returned once half a window was used).
 STREAM_WINDOW = 1 << 20
 CONNECTION_WINDOW = 16 << 20
-_DEFAULT_WINDOW = 65_535
 MAX_HEADER_LIST_SIZE = 64 << 10
 # Header names and values decoded once per connection (see H2ServerConnection._text).
 _MAX_SHARED_TEXTS = 64
@@ -87,18 +79,10 @@ _LINGER = 2.0
 # MAX_CONCURRENT_STREAMS forever. Read at every sweep (tests shorten it).
 LINGER_SWEEP = 5.0
 
-_CONFIG = h2.config.H2Configuration(
-    client_side=False,
-    header_encoding=None,  # header names and values stay bytes
-    # Restate's h2 validates what it sends; our own headers are fixed lowercase bytes. The
-    # checks cost ~20% of h2's per-stream CPU (transport reference §2) and guard nothing we
-    # rely on: a request missing a pseudo-header simply gets no route.
-    validate_inbound_headers=False,
-    normalize_inbound_headers=False,
-    validate_outbound_headers=False,
-    normalize_outbound_headers=False,
-)
-_CODES = h2.errors.ErrorCodes
+_CODES = ErrorCode
+# The response header block of an invocation, per content type (a handful: one per protocol
+# version), encoded once per process (http2.header_block).
+_INVOCATION_BLOCKS: dict[str, bytes] = {}
 # The socket is gone (the peer reset it, or our writer closed it).
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 
@@ -122,7 +106,6 @@ class _Stream:
         "remote_closed",
         "reset",
         "serde",
-        "unacked",
         "unstarted",
     )
 
@@ -139,7 +122,6 @@ class _Stream:
         self.local_closed = False  # END_STREAM sent
         self.remote_closed = False  # END_STREAM received
         self.reset = False
-        self.unacked = 0  # stream credit consumed, not returned yet
         self.discarded = 0  # bytes dropped since nobody reads them any more
         self.buffered = 0  # input held (partial message, serde body), charged to the router
         self.lingering = False  # seen complete-but-open by the last sweep (_reap_lingering)
@@ -162,11 +144,16 @@ class H2ServerConnection:
         self._socket = socket
         self._router = router
         self._log_peer_error = log_peer_error
-        self._conn = h2.connection.H2Connection(_CONFIG)
+        self._conn = ServerConnection(
+            self,
+            max_concurrent_streams=MAX_CONCURRENT_STREAMS,
+            stream_window=STREAM_WINDOW,
+            connection_window=CONNECTION_WINDOW,
+            max_header_list_size=MAX_HEADER_LIST_SIZE,
+        )
         self._streams: dict[int, _Stream] = {}
         self._sending: dict[int, _Stream] = {}  # streams with output or an end to hand to h2
         self._dirty = trio.Event()
-        self._conn_unacked = 0
         self._refusing = False
         self._closing = False
         self._nursery: trio.Nursery | None = None
@@ -182,7 +169,7 @@ class H2ServerConnection:
     async def run(self, received: bytes) -> None:
         """Serve until the peer goes away or the connection is closed; never raises (except
         ``trio.Cancelled``). ``received``: what the listener read to tell HTTP/2 from HTTP/1.x
-        (server.py): the preface, or bytes h2 will answer with a GOAWAY."""
+        (server.py): the preface, or bytes answered with a GOAWAY."""
         try:
             self._start()
             async with trio.open_nursery() as nursery:
@@ -209,15 +196,12 @@ class H2ServerConnection:
         if not self._streams:
             self._close()
 
-    def _close(self, error_code: int = 0) -> None:
-        """GOAWAY, then close once the writer delivered it. h2 cannot drain after a GOAWAY,
-        so this comes last."""
+    def _close(self, error_code: ErrorCode = ErrorCode.NO_ERROR) -> None:
+        """GOAWAY, then close once the writer delivered it."""
         if self._closing:
             return
         self._closing = True
-        # h2 may be closed already (the peer's GOAWAY, or ours after a protocol error).
-        with suppress(h2.exceptions.ProtocolError):
-            self._conn.close_connection(error_code)
+        self._conn.close_connection(error_code)  # a no-op after our GOAWAY for an error
         self._abort_all()
         self._wake()
 
@@ -235,17 +219,7 @@ class H2ServerConnection:
     # ------------------------------------------------------------------ reading
 
     def _start(self) -> None:
-        conn = self._conn
-        conn.local_settings = h2.settings.Settings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_SIZE,
-            },
-        )
-        conn.initiate_connection()
-        conn.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
+        self._conn.initiate()
         self._wake()
 
     async def _read_loop(self) -> None:
@@ -260,59 +234,39 @@ class H2ServerConnection:
         finally:
             self._peer_gone.set()
 
-    def _receive(self, data: bytes | bytearray) -> None:
+    def _receive(self, data: bytes) -> None:
         try:
-            events = self._conn.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            # h2 queued a GOAWAY; only this connection ends.
-            self._log_peer_error("restate_trio: h2 protocol error from a peer, closing: %r", exc)
-            self._close(_CODES.PROTOCOL_ERROR)
+            self._conn.receive_data(data)
+        except H2ProtocolError as exc:
+            # A GOAWAY is queued; only this connection ends.
+            self._log_peer_error(
+                "restate_trio: HTTP/2 protocol error from a peer, closing: %s", exc
+            )
+            self._close(exc.code)
             return
-        for event in events:
-            if self._closing:
-                break  # a GOAWAY is out: h2 accepts nothing more
-            self._on_event(event)
-        self._check_h2_backlog()
         self._wake()
 
-    def _check_h2_backlog(self) -> None:
-        """h2 keeps the bytes of an incomplete frame and only checks the frame's size once
-        all of it has arrived: a peer that declares 16 MiB makes it buffer 16 MiB first. After
-        ``receive_data`` at most one partial frame is left, so more than a maximal frame means
-        a frame we will refuse anyway: refuse it now. One length check per received chunk."""
-        conn = self._conn
-        # h2 has no public accessor for its frame buffer; should that change, the backlog
-        # reads as 0 and tests/transport/test_h2_limits.py fails.
-        pending = getattr(conn.incoming_buffer, "_data", b"")
-        if len(pending) > conn.max_inbound_frame_size + 9 and not self._closing:
-            self._log_peer_error(
-                "restate_trio: a peer sent a frame larger than %d bytes, closing",
-                conn.max_inbound_frame_size,
-            )
-            self._close(_CODES.FRAME_SIZE_ERROR)
+    # ------------------------------------------------------------------ http2.Listener
 
-    def _on_event(self, event: h2.events.Event) -> None:
-        if isinstance(event, h2.events.DataReceived):
-            self._on_data(event.stream_id, event.data, event.flow_controlled_length or 0)
-            if event.stream_ended is not None:
-                self._on_end(event.stream_id)
-        elif isinstance(event, h2.events.RequestReceived):
-            self._on_request(event.stream_id, event.headers or ())
-            if event.stream_ended is not None:
-                self._on_end(event.stream_id)
-        elif isinstance(event, h2.events.StreamEnded):
-            self._on_end(event.stream_id)
-        elif isinstance(event, h2.events.StreamReset):
-            stream = self._streams.pop(event.stream_id, None)
-            if stream is not None:
-                self._forget(stream)
-        elif isinstance(event, h2.events.ConnectionTerminated):
-            # The peer's GOAWAY closes h2's state machine: nothing more can be sent.
-            self._close()
-        # WindowUpdated / RemoteSettingsChanged need nothing but the writer's wake-up (in
-        # _receive): blocked output is retried on every wake-up.
+    def on_request(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
+        self._on_request(stream_id, headers)
+        if ended:
+            self._on_end(stream_id)
 
-    def _on_request(self, stream_id: int, raw: Iterable[tuple[bytes, bytes]]) -> None:
+    def on_data(self, stream_id: int, data: bytes, ended: bool) -> None:
+        self._on_data(stream_id, data)
+        if ended:
+            self._on_end(stream_id)
+
+    def on_reset(self, stream_id: int) -> None:
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None:
+            self._forget(stream)
+
+    def on_goaway(self) -> None:
+        self._close()  # the peer is going away: nothing more will be asked of us
+
+    def _on_request(self, stream_id: int, raw: list[tuple[bytes, bytes]]) -> None:
         conn = self._conn
         if self._refusing or self._closing:
             conn.reset_stream(stream_id, _CODES.REFUSED_STREAM)
@@ -335,14 +289,16 @@ class H2ServerConnection:
         if self._reaper is None:
             self._start_reaper()
         if isinstance(route, Invocation):
-            conn.send_headers(
-                stream_id,
-                [
-                    (b":status", b"200"),
-                    (b"content-type", route.content_type.encode()),
-                    SERVER_HEADER,
-                ],
-            )
+            block = _INVOCATION_BLOCKS.get(route.content_type)
+            if block is None:
+                block = _INVOCATION_BLOCKS[route.content_type] = header_block(
+                    [
+                        (b":status", b"200"),
+                        (b"content-type", route.content_type.encode()),
+                        SERVER_HEADER,
+                    ]
+                )
+            conn.send_headers(stream_id, block)
             attempt = stream.attempt = route.attempt
             self._router.started(attempt)
             assert self._nursery is not None
@@ -368,23 +324,10 @@ class H2ServerConnection:
                 self._texts[raw] = text
         return text
 
-    def _on_data(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
-        conn = self._conn
-        # Connection credit goes back on receipt, in batches: waiting for any one stream's
-        # reader could starve all streams of the shared window.
-        self._conn_unacked += flow_controlled
-        if self._conn_unacked >= CONNECTION_WINDOW // 2:
-            conn.increment_flow_control_window(self._conn_unacked)
-            self._conn_unacked = 0
+    def _on_data(self, stream_id: int, data: bytes) -> None:
         stream = self._streams.get(stream_id)
         if stream is None:
-            return  # h2 already answers DATA on streams it considers closed
-        stream.unacked += flow_controlled
-        if stream.unacked >= STREAM_WINDOW // 2:
-            # If this frame ended the stream, no more credit is needed.
-            with suppress(h2.exceptions.StreamClosedError):
-                conn.increment_flow_control_window(stream.unacked, stream_id)
-            stream.unacked = 0
+            return  # we reset it meanwhile
         attempt = stream.attempt
         if attempt is not None:
             attempt.feed(data)
@@ -410,7 +353,7 @@ class H2ServerConnection:
                 self._log_peer_error(
                     "restate_trio: stream %d kept sending after its response; reset", stream_id
                 )
-                conn.reset_stream(stream_id, _CODES.ENHANCE_YOUR_CALM)
+                self._conn.reset_stream(stream_id, _CODES.ENHANCE_YOUR_CALM)
                 del self._streams[stream_id]
                 self._forget(stream)
 
@@ -435,8 +378,7 @@ class H2ServerConnection:
         if self._router.buffer_input(delta):
             return True
         self._router.log_over_budget(f"stream {stream.id} reset (ENHANCE_YOUR_CALM)")
-        with suppress(h2.exceptions.StreamClosedError):
-            self._conn.reset_stream(stream.id, _CODES.ENHANCE_YOUR_CALM)
+        self._conn.reset_stream(stream.id, _CODES.ENHANCE_YOUR_CALM)
         del self._streams[stream.id]
         self._forget(stream)  # aborts the attempt and gives the bytes back
         return False
@@ -471,8 +413,7 @@ class H2ServerConnection:
                             stream.unstarted = True
                             continue
                         self._router.log_no_start(f"stream {stream.id} reset (CANCEL)")
-                        with suppress(h2.exceptions.StreamClosedError):
-                            self._conn.reset_stream(stream.id, _CODES.CANCEL)
+                        self._conn.reset_stream(stream.id, _CODES.CANCEL)
                         del self._streams[stream.id]
                         self._forget(stream)
                         continue
@@ -482,8 +423,7 @@ class H2ServerConnection:
                         stream.lingering = True
                         continue
                     code = _CODES.NO_ERROR if stream.local_closed else _CODES.CANCEL
-                    with suppress(h2.exceptions.StreamClosedError):
-                        self._conn.reset_stream(stream.id, code)
+                    self._conn.reset_stream(stream.id, code)
                     del self._streams[stream.id]
                     self._forget(stream)
                 self._wake()
@@ -497,15 +437,15 @@ class H2ServerConnection:
         from us); the rest of the request body is dropped."""
         stream.serde = None
         stream.body = []
-        self._conn.send_headers(
-            stream.id,
+        block = header_block(
             [
                 (b":status", str(reply.status).encode()),
                 (b"content-type", reply.content_type.encode()),
                 (b"content-length", str(len(reply.body)).encode()),
                 SERVER_HEADER,
-            ],
+            ]
         )
+        self._conn.send_headers(stream.id, block)
         self._queue(stream, reply.body, finished=True)
 
     def _queue(self, stream: _Stream, data: bytes, *, finished: bool = False) -> None:
@@ -581,7 +521,7 @@ class H2ServerConnection:
             await trio.lowlevel.cancel_shielded_checkpoint()
             self._dirty = trio.Event()
             if self._sending:
-                self._hand_to_h2()
+                self._hand_to_http2()
             data = conn.data_to_send()
             if data:
                 try:
@@ -604,11 +544,11 @@ class H2ServerConnection:
         with trio.CancelScope(shield=True):
             await socket.aclose()  # ends the reader's receive_some
 
-    def _hand_to_h2(self) -> None:
-        """Move queued output into h2, as far as the peer's windows allow. Streams that are
-        blocked stay queued and are retried on the next wake-up (WindowUpdated wakes us)."""
+    def _hand_to_http2(self) -> None:
+        """Move queued output into the HTTP/2 state, as far as the peer's windows allow.
+        Streams that are blocked stay queued and are retried on the next wake-up (every
+        received chunk wakes us, WINDOW_UPDATEs included)."""
         conn = self._conn
-        max_frame = conn.max_outbound_frame_size
         for stream_id, stream in list(self._sending.items()):
             if stream.reset:
                 del self._sending[stream_id]
@@ -616,31 +556,21 @@ class H2ServerConnection:
             attempt = stream.attempt
             if attempt is not None and stream.queued <= _MAX_QUEUED_OUTPUT:
                 self._pull(stream, attempt)
-            try:
-                if stream.queued:
-                    data = stream.out[0] if len(stream.out) == 1 else b"".join(stream.out)
-                    sent = 0
-                    size = len(data)
-                    while sent < size:
-                        chunk = min(size - sent, conn.local_flow_control_window(stream_id))
-                        if chunk <= 0:
-                            break
-                        chunk = min(chunk, max_frame)
-                        last = stream.finished and sent + chunk == size
-                        conn.send_data(stream_id, data[sent : sent + chunk], end_stream=last)
-                        sent += chunk
+            if stream.queued:
+                data = stream.out[0] if len(stream.out) == 1 else b"".join(stream.out)
+                sent = conn.send_data(stream_id, data, end_stream=stream.finished)
+                if sent < len(data):
                     rest = data[sent:]
-                    stream.out = [rest] if rest else []
+                    stream.out = [rest]
                     stream.queued = len(rest)
-                    if rest:
-                        continue  # blocked on the peer's window (or pulling paused)
-                    if stream.finished:
-                        stream.local_closed = True
-                elif stream.finished:
-                    conn.end_stream(stream_id)  # only when the last output was sent already
+                    continue  # blocked on the peer's window (or pulling paused)
+                stream.out = []
+                stream.queued = 0
+                if stream.finished:
                     stream.local_closed = True
-            except h2.exceptions.StreamClosedError:
-                stream.local_closed = True  # the peer reset it meanwhile
+            elif stream.finished:
+                conn.send_data(stream_id, b"", end_stream=True)  # the last output went earlier
+                stream.local_closed = True
             del self._sending[stream_id]
             if stream.local_closed and stream.remote_closed:
                 self._done(stream)
