@@ -234,7 +234,7 @@ class H2ServerConnection:
         finally:
             self._peer_gone.set()
 
-    def _receive(self, data: bytes) -> None:
+    def _receive(self, data: bytes | bytearray) -> None:
         try:
             self._conn.receive_data(data)
         except H2ProtocolError as exc:

@@ -1,5 +1,5 @@
 """The server side of one HTTP/2 connection, sans-I/O: frames, header blocks, streams and flow
-control, on hpack (RFC 9113 and RFC 7541).
+control (RFC 9113; header compression, RFC 7541, with hpack's tables).
 
 Bytes in (:meth:`ServerConnection.receive_data`) become calls on a :class:`Listener`; calls
 out (:meth:`~ServerConnection.send_headers`, :meth:`~ServerConnection.send_data`, ...) become
@@ -21,9 +21,8 @@ the RFC's rules:
 * Response header blocks are encoded without the dynamic table, so one block per distinct
   header list is encoded once and reused (``header_block``): our responses carry three fixed
   headers.
-* Request headers are decoded with hpack (its dynamic table stays in step with the peer's
-  encoder), and neither validated nor normalised: a request missing a pseudo-header simply gets
-  no route.
+* Request headers are decoded by ``hpackdecoder`` (on hpack's tables), and neither validated
+  nor normalised: a request missing a pseudo-header simply gets no route.
 * Received bytes are credited back at once (connection and stream, in batches of half the
   window): the transport hands them to their consumer synchronously and bounds what consumers
   hold itself, so credit is no back-pressure signal here.
@@ -43,7 +42,8 @@ import struct
 from typing import Protocol
 
 import hpack
-import hpack.exceptions
+
+from .hpackdecoder import HeaderDecodeError, HeaderDecoder, HeaderListTooLarge
 
 __all__ = [
     "ErrorCode",
@@ -116,8 +116,8 @@ _PADDED = 0x8
 _PRIORITY_FLAG = 0x20
 
 # Settings (RFC 9113 §6.5.2).
-_HEADER_TABLE_SIZE, _ENABLE_PUSH, _MAX_CONCURRENT_STREAMS = 0x1, 0x2, 0x3
-_INITIAL_WINDOW_SIZE, _MAX_FRAME_SIZE, _MAX_HEADER_LIST_SIZE = 0x4, 0x5, 0x6
+_SET_ENABLE_PUSH, _SET_MAX_CONCURRENT_STREAMS = 0x2, 0x3
+_SET_INITIAL_WINDOW_SIZE, _SET_MAX_FRAME_SIZE, _SET_MAX_HEADER_LIST_SIZE = 0x4, 0x5, 0x6
 
 _DEFAULT_WINDOW = 65_535
 _MAX_WINDOW = 2**31 - 1
@@ -175,12 +175,12 @@ class ServerConnection:
         self._stream_window = stream_window
         self._connection_window = connection_window
         self._max_header_list = max_header_list_size
-        self._decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
+        self._decoder = HeaderDecoder(max_header_list_size=max_header_list_size)
         self._streams: dict[int, _Stream] = {}
         self._last_stream_id = 0  # the highest the peer opened
         self._out: list[bytes] = []
         self._pending_control = 0
-        self._buffer = b""  # an incomplete frame (or preface)
+        self._buffer: bytes = b""  # an incomplete frame (or preface)
         self._preface = True  # the client's preface and first SETTINGS are still due
         self._settings_due = True
         self._closed = False  # GOAWAY sent (or owed): input is ignored
@@ -214,9 +214,9 @@ class ServerConnection:
         """Our SETTINGS (the server's preface), and the connection window we grant."""
         body = b"".join(
             [
-                _SETTING.pack(_MAX_CONCURRENT_STREAMS, self._max_streams),
-                _SETTING.pack(_INITIAL_WINDOW_SIZE, self._stream_window),
-                _SETTING.pack(_MAX_HEADER_LIST_SIZE, self._max_header_list),
+                _SETTING.pack(_SET_MAX_CONCURRENT_STREAMS, self._max_streams),
+                _SETTING.pack(_SET_INITIAL_WINDOW_SIZE, self._stream_window),
+                _SETTING.pack(_SET_MAX_HEADER_LIST_SIZE, self._max_header_list),
             ]
         )
         self._out.append(_frame_head(len(body), _SETTINGS, 0, 0) + body)
@@ -308,13 +308,15 @@ class ServerConnection:
 
     # ------------------------------------------------------------------ input
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, received: bytes | bytearray) -> None:
         """Take bytes from the peer; the listener hears about them before this returns.
 
         Raises :class:`H2ProtocolError` if they break the protocol for the connection (a
         GOAWAY is queued then)."""
         if self._closed:
             return
+        # Payloads are handed on as bytes (slices of this).
+        data = bytes(received) if isinstance(received, bytearray) else received
         if self._buffer:
             data = self._buffer + data
             self._buffer = b""
@@ -371,7 +373,7 @@ class ServerConnection:
             elif ftype == _PUSH_PROMISE:
                 raise self._error(ErrorCode.PROTOCOL_ERROR, "a client may not push")
             # Unknown frame types are ignored (RFC 9113 §5.5).
-            if self._closed:
+            if self.closed:  # a GOAWAY went out (maybe by the listener): the rest is ignored
                 return
         if pos < end:
             self._buffer = data[pos:]
@@ -475,10 +477,10 @@ class ServerConnection:
         # Always decoded, even for a stream about to be refused: the decoder's dynamic table
         # must follow every block the peer's encoder produced.
         try:
-            headers: list[tuple[bytes, bytes]] = self._decoder.decode(block, raw=True)  # type: ignore[assignment]
-        except hpack.exceptions.OversizedHeaderListError:
+            headers = self._decoder.decode(block)
+        except HeaderListTooLarge:
             raise self._error(ErrorCode.ENHANCE_YOUR_CALM, "a header list too large") from None
-        except hpack.exceptions.HPACKError as exc:
+        except HeaderDecodeError as exc:
             raise self._error(ErrorCode.COMPRESSION_ERROR, f"a header block: {exc}") from None
         stream = self._streams.get(stream_id)
         if stream is not None:
@@ -532,18 +534,18 @@ class ServerConnection:
             raise self._error(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS of the wrong size")
         for offset in range(0, len(payload), 6):
             setting, value = _SETTING.unpack_from(payload, offset)
-            if setting == _INITIAL_WINDOW_SIZE:
+            if setting == _SET_INITIAL_WINDOW_SIZE:
                 if value > _MAX_WINDOW:
                     raise self._error(ErrorCode.FLOW_CONTROL_ERROR, "a window beyond 2^31-1")
                 delta = value - self._peer_initial_window
                 self._peer_initial_window = value
                 for stream in self._streams.values():
                     stream.send_window += delta
-            elif setting == _MAX_FRAME_SIZE:
+            elif setting == _SET_MAX_FRAME_SIZE:
                 if not _MIN_FRAME_SIZE <= value <= _MAX_FRAME_SIZE:
                     raise self._error(ErrorCode.PROTOCOL_ERROR, "an invalid MAX_FRAME_SIZE")
                 self.max_outbound_frame_size = value
-            elif setting == _ENABLE_PUSH and value > 1:
+            elif setting == _SET_ENABLE_PUSH and value > 1:
                 raise self._error(ErrorCode.PROTOCOL_ERROR, "an invalid ENABLE_PUSH")
             # HEADER_TABLE_SIZE bounds the peer's decoder, which our blocks never add to;
             # MAX_CONCURRENT_STREAMS bounds pushes; MAX_HEADER_LIST_SIZE is advisory; unknown
