@@ -29,8 +29,11 @@ the RFC's rules:
 * Errors that concern one stream reset that stream (RST_STREAM); errors that concern the
   connection queue a GOAWAY and raise :class:`H2ProtocolError` from ``receive_data``, after which
   the connection accepts nothing more.
-* Frames on a stream that is closed are dropped (RFC 9113 §5.1 requires ignoring them after our
-  RST_STREAM, and restate-server's late acknowledgements arrive after our END_STREAM).
+* DATA on a stream that is closed is dropped (RFC 9113 §5.1 requires ignoring frames after our
+  RST_STREAM, and restate-server's late acknowledgements arrive after our END_STREAM); HEADERS
+  on one is answered RST_STREAM(STREAM_CLOSED). Telling a stream we reset from one that ended
+  (where the RFC asks for a connection error) would mean remembering every stream; this way
+  both cost the peer that stream only.
 * More concurrent streams than advertised close the connection (GOAWAY), as h2 does: a peer
   that ignores our SETTINGS is not Restate (transport reference §1).
 """
@@ -167,6 +170,8 @@ class ServerConnection:
         *,
         max_concurrent_streams: int,
         stream_window: int,
+        # What we grant; below 65,535 (the protocol's initial window, which no WINDOW_UPDATE
+        # can shrink) we would enforce less than the peer believes it has: tests only.
         connection_window: int,
         max_header_list_size: int,
     ) -> None:
@@ -512,6 +517,8 @@ class ServerConnection:
     def _on_priority(self, stream_id: int, payload: bytes) -> None:
         self._check_stream_id(stream_id)
         if len(payload) != 5:
+            if self._idle(stream_id):  # no RST_STREAM for an idle stream (RFC 9113 §6.4)
+                raise self._error(ErrorCode.FRAME_SIZE_ERROR, "PRIORITY of the wrong size")
             self._stream_error(stream_id, ErrorCode.FRAME_SIZE_ERROR)
 
     def _on_rst_stream(self, stream_id: int, payload: bytes) -> None:
@@ -541,6 +548,8 @@ class ServerConnection:
                 self._peer_initial_window = value
                 for stream in self._streams.values():
                     stream.send_window += delta
+                    if stream.send_window > _MAX_WINDOW:  # RFC 9113 §6.9.2
+                        raise self._error(ErrorCode.FLOW_CONTROL_ERROR, "a window beyond 2^31-1")
             elif setting == _SET_MAX_FRAME_SIZE:
                 if not _MIN_FRAME_SIZE <= value <= _MAX_FRAME_SIZE:
                     raise self._error(ErrorCode.PROTOCOL_ERROR, "an invalid MAX_FRAME_SIZE")
