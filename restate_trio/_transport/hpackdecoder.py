@@ -4,9 +4,10 @@ Why not ``hpack.Decoder``: measured on the header block restate-server sends wit
 invocation (eight fields; the path and the invocation id Huffman-coded each time), it took
 40-60 µs, most of the layer's remaining cost per request: a ``logging.debug`` call and a
 ``HeaderTuple`` per field, and the path Huffman-decoded afresh every time. Here a field is a
-few integer operations and a table lookup, and the Huffman strings of literals that are not
-indexed (the path, as Restate's encoder sends it) are remembered. hpack stays the source of
-what is data rather than logic: its static table and its Huffman decoder.
+few integer operations and a table lookup, Huffman strings are decoded a byte (not hpack's
+half byte) per step, and those of literals that are not indexed (the path, as Restate's encoder
+sends it) are remembered. hpack stays the source of what is data rather than logic: its static
+table and its Huffman code.
 
 Scope: decoding only (our responses use ``http2.header_block``), with the table size we
 advertise (the default 4,096 bytes; the peer may shrink it with size updates at the start of a
@@ -17,8 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-import hpack.exceptions
-from hpack.huffman_table import decode_huffman
+from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hpack.table import HeaderTable
 
 __all__ = ["HeaderDecodeError", "HeaderDecoder", "HeaderListTooLarge"]
@@ -137,10 +137,7 @@ class HeaderDecoder:
             return raw, stop
         text = self._memo.get(raw) if memo else None
         if text is None:
-            try:
-                text = decode_huffman(raw)
-            except hpack.exceptions.HPACKDecodingError as exc:
-                raise HeaderDecodeError(f"a Huffman string: {exc}") from None
+            text = huffman_decode(raw)
             if memo and length <= _MEMO_LENGTH:
                 if len(self._memo) >= _MEMO_ENTRIES:
                     del self._memo[next(iter(self._memo))]  # the oldest
@@ -171,3 +168,70 @@ class HeaderDecoder:
         while self._size > self._max_size:
             name, value = table.pop()
             self._size -= len(name) + len(value) + _ENTRY_OVERHEAD
+
+
+# Huffman decoding (RFC 7541 §5.2, Appendix B) as a byte-wise automaton: a state is a node of
+# the code's tree that is not a leaf (0, the root, .. 255), and each state's row says, for each
+# input byte, the state after its 8 bits and the symbols completed on the way. Rows are built
+# the first time a state is reached (a row costs ~2,000 steps; strings reach few states), so
+# importing costs only the tree.
+_EOS = 256
+# The tree: node -> (child for bit 0, child for bit 1); a child >= 0 is a node, < 0 is the
+# leaf of symbol ~child.
+_TREE: list[list[int]] = [[0, 0]]
+for _symbol, (_code, _length) in enumerate(zip(REQUEST_CODES, REQUEST_CODES_LENGTH, strict=True)):
+    _node = 0
+    for _shift in range(_length - 1, 0, -1):
+        _bit = (_code >> _shift) & 1
+        if not _TREE[_node][_bit]:
+            _TREE.append([0, 0])
+            _TREE[_node][_bit] = len(_TREE) - 1
+        _node = _TREE[_node][_bit]
+    _TREE[_node][_code & 1] = ~_symbol
+# Where a string may end: within 7 bits of padding, all ones (a prefix of EOS's code), after the
+# last symbol (§5.2).
+_ACCEPTING = {0}
+_node = 0
+for _ in range(7):
+    _node = _TREE[_node][1]
+    _ACCEPTING.add(_node)
+_Row = tuple[tuple[int, bytes | None], ...]
+_ROWS: list[_Row | None] = [None] * len(_TREE)
+
+
+def _row(state: int) -> _Row:
+    row: list[tuple[int, bytes | None]] = []
+    for byte in range(256):
+        node = state
+        out = bytearray()
+        eos = False
+        for shift in range(7, -1, -1):
+            child = _TREE[node][(byte >> shift) & 1]
+            if child >= 0:
+                node = child
+                continue
+            if ~child == _EOS:
+                eos = True  # EOS inside a string is an error (§5.2)
+                break
+            out.append(~child)
+            node = 0
+        row.append((node, None if eos else bytes(out)))
+    built = _ROWS[state] = tuple(row)
+    return built
+
+
+def huffman_decode(data: bytes) -> bytes:
+    """Decode a Huffman-coded string; :class:`HeaderDecodeError` if it is not one."""
+    rows = _ROWS
+    state = 0
+    out: list[bytes] = []
+    for byte in data:
+        row = rows[state] or _row(state)
+        state, emitted = row[byte]
+        if emitted is None:
+            raise HeaderDecodeError("EOS inside a Huffman string")
+        if emitted:
+            out.append(emitted)
+    if state not in _ACCEPTING:
+        raise HeaderDecodeError("a Huffman string with invalid padding")
+    return b"".join(out)

@@ -10,12 +10,17 @@ from __future__ import annotations
 import random
 
 import hpack
+import hpack.exceptions
 import pytest
+from hpack.huffman import HuffmanEncoder
+from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
+from hpack.huffman_table import decode_huffman
 
 from restate_trio._transport.hpackdecoder import (
     HeaderDecodeError,
     HeaderDecoder,
     HeaderListTooLarge,
+    huffman_decode,
 )
 
 _NAMES = [
@@ -113,3 +118,31 @@ def test_an_entry_larger_than_the_table_empties_it() -> None:
     decoder.decode(encoder.encode([(b"x-b", b"v" * 5000)]))
     assert not decoder._table
     assert decoder._size == 0
+
+
+def test_huffman_strings_round_trip_through_hpacks_encoder() -> None:
+    encoder = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
+    rng = random.Random(3)
+    for _ in range(3000):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
+        assert huffman_decode(encoder.encode(data)) == data
+
+
+def test_huffman_decoding_accepts_and_refuses_what_hpack_does() -> None:
+    # Short random strings hit every end state: padding longer than 7 bits, padding that is not
+    # all ones, EOS inside the string, and every valid ending.
+    rng = random.Random(4)
+    refused = 0
+    for _ in range(20_000):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 5)))
+        try:
+            expected: bytes | None = decode_huffman(data)
+        except hpack.exceptions.HPACKDecodingError:
+            expected = None
+        try:
+            ours: bytes | None = huffman_decode(data)
+        except HeaderDecodeError:
+            ours = None
+        assert ours == expected, data.hex()
+        refused += expected is None
+    assert 0 < refused < 20_000
