@@ -233,7 +233,7 @@ class TypeScanner:
 
 
 # ---------------------------------------------------------------------------
-# floor-builtin: the h2 server's connection code with a canned attempt
+# floor-builtin: the builtin server's connection code with a canned attempt
 # ---------------------------------------------------------------------------
 
 

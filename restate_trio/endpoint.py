@@ -186,7 +186,7 @@ class Endpoint:
         Restate connects to ``http://`` deployments) and HTTP/1.1 (deployments registered
         with ``--use-http1.1``, in request/response mode) on the one port:
 
-        * ``"builtin"`` (the default): restate-trio's own server on trio, ``h2`` and ``h11``,
+        * ``"builtin"`` (the default): restate-trio's own server on trio (its own HTTP/2, ``h11``),
           lean per invocation. It takes no ``config``; it advertises and enforces 128
           concurrent streams per HTTP/2 connection (Restate's own cap).
         * ``"hypercorn"``: hypercorn's trio worker running :meth:`app`, as

@@ -10,7 +10,7 @@ Two hypercorn behaviours shape this module (see ecosystem notes, hypercorn #329)
   request body ended (or the client disconnected), error responses drain first, and the app
   never raises.
 
-The router's limits apply here as on the h2 server, within what ASGI can say: beyond
+The router's limits apply here as on the builtin HTTP/2 server, within what ASGI can say: beyond
 ``max_invocations`` an invocation is answered 503 with ``Retry-After`` (Restate treats it as
 rate limiting and retries after that delay); an invocation whose partial input would take the
 process over ``max_buffered_input`` is failed with an ErrorMessage (Restate retries it), and so
@@ -44,7 +44,7 @@ class RestateApp:
     """The ASGI-3 application of an :class:`~restate_trio.Endpoint`."""
 
     def __init__(self, router: Router) -> None:
-        # The routing, identity and negotiation, shared with the h2 server (router.py).
+        # The routing, identity and negotiation, shared with the builtin server (router.py).
         self.router = router
 
     @property

@@ -1,6 +1,6 @@
 """What an endpoint answers, independent of the HTTP server that carries it.
 
-Both servers (the ASGI app under hypercorn, and the h2 server) parse a request into a path and
+Both servers (the ASGI app under hypercorn, and the builtin HTTP/2 server) parse a request into a path and
 a header mapping and hand it to :meth:`Router.dispatch`, which decides everything that is not
 HTTP framing: the route, the request identity, the discovery manifest, content-type and
 protocol-version negotiation, serde conversion, and the :class:`Attempt` that runs an
@@ -17,7 +17,7 @@ The process-wide limits live here too, so that both servers enforce the same one
   serde request 503);
 * an invocation whose StartMessage, and the journal entries it announces, have not all arrived
   :attr:`Router.start_timeout` seconds after its request head (:data:`START_TIMEOUT`) holds
-  an in-flight slot for nothing: the server drops it (the h2 server at its lingering-stream
+  an in-flight slot for nothing: the server drops it (the builtin server at its lingering-stream
   sweeps, after 5-10 s). Restate sends all of them with the request.
 
 What one attempt holds of the runtime's notifications is bounded by its state machine

@@ -20,7 +20,7 @@ _UNLIMITED = 2**31 - 1
 # and that error escapes into its server nursery, ending serve() for every connection. Restate
 # never puts more than 128 streams on one connection (it opens more connections instead) and
 # assumes 50 until our SETTINGS arrive, so 128 costs Restate nothing; a peer that opens more
-# loses its connection (h2 answers with GOAWAY), not the process.
+# loses its connection (GOAWAY: hypercorn's h2, and our http2.py), not the process.
 MAX_CONCURRENT_STREAMS = 128
 
 

@@ -55,7 +55,7 @@ def sniff(data: bytes) -> Literal["h2", "http/1"] | None:
     """Which protocol a connection speaks, from its first bytes; ``None``: read more.
 
     ``"h2"`` for the HTTP/2 preface, and also for anything that is neither a preface nor the
-    start of a request line (h2 answers that with a GOAWAY); ``"http/1"`` once the bytes leave
+    start of a request line (answered with a GOAWAY, http2.py); ``"http/1"`` once the bytes leave
     the preface and start with a method and a space (h11 answers the rest, 400 if malformed).
     """
     if PREFACE.startswith(data):
