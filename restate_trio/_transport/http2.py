@@ -213,6 +213,11 @@ class ServerConnection:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def has_output(self) -> bool:
+        """Whether :meth:`data_to_send` has bytes."""
+        return bool(self._out)
+
     # ------------------------------------------------------------------ output
 
     def initiate(self) -> None:

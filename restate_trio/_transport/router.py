@@ -1,8 +1,8 @@
 """What an endpoint answers, independent of the HTTP server that carries it.
 
-Both servers (the ASGI app under hypercorn, and the builtin HTTP/2 server) parse a request into a path and
-a header mapping and hand it to :meth:`Router.dispatch`, which decides everything that is not
-HTTP framing: the route, the request identity, the discovery manifest, content-type and
+Both servers (the ASGI app under hypercorn, and the builtin server) parse a request into a
+path and a header mapping and hand it to :meth:`Router.dispatch`, which decides everything
+that is not HTTP framing: the route, the request identity, the discovery manifest, content-type and
 protocol-version negotiation, serde conversion, and the :class:`Attempt` that runs an
 invocation. The servers only differ in how they move bytes (and in when they may end a
 response).
