@@ -67,16 +67,7 @@ class HeaderDecoder:
                         index, pos = self._integer(block, pos, index)
                     header = self._entry(index)
                 elif byte & 0x40:  # literal with incremental indexing (§6.2.1)
-                    index = byte & 0x3F
-                    pos += 1
-                    if index == 0x3F:
-                        index, pos = self._integer(block, pos, index)
-                    if index:
-                        name = self._entry(index)[0]
-                    else:
-                        name, pos = self._string(block, pos, False)
-                    value, pos = self._string(block, pos, False)
-                    header = (name, value)
+                    header, pos = self._literal(block, pos, 0x3F, False)
                     self._add(header)
                 elif byte & 0x20:  # dynamic table size update (§6.3)
                     if headers:
@@ -91,16 +82,7 @@ class HeaderDecoder:
                     self._evict()
                     continue
                 else:  # literal without indexing, or never indexed (§6.2.2, §6.2.3)
-                    index = byte & 0x0F
-                    pos += 1
-                    if index == 0x0F:
-                        index, pos = self._integer(block, pos, index)
-                    if index:
-                        name = self._entry(index)[0]
-                    else:
-                        name, pos = self._string(block, pos, True)
-                    value, pos = self._string(block, pos, True)
-                    header = (name, value)
+                    header, pos = self._literal(block, pos, 0x0F, True)
                 listed += len(header[0]) + len(header[1]) + _ENTRY_OVERHEAD
                 if listed > self._max_list:
                     raise HeaderListTooLarge(f"a header list over {self._max_list} bytes")
@@ -108,6 +90,21 @@ class HeaderDecoder:
         except IndexError:
             raise HeaderDecodeError("a truncated header block") from None
         return headers
+
+    def _literal(
+        self, block: bytes, pos: int, mask: int, memo: bool
+    ) -> tuple[tuple[bytes, bytes], int]:
+        """A literal field whose name index has a ``mask``-wide prefix (0: a literal name)."""
+        index = block[pos] & mask
+        pos += 1
+        if index == mask:
+            index, pos = self._integer(block, pos, index)
+        if index:
+            name = self._entry(index)[0]
+        else:
+            name, pos = self._string(block, pos, memo)
+        value, pos = self._string(block, pos, memo)
+        return (name, value), pos
 
     @staticmethod
     def _integer(block: bytes, pos: int, value: int) -> tuple[int, int]:
