@@ -1,4 +1,4 @@
-"""One HTTP/2 connection of the h2 server: a reader, a writer, and the invocations on it.
+"""One HTTP/2 connection of the builtin server: a reader, a writer, and the invocations on it.
 
 Shape (see the transport reference, §4 and §6)::
 
@@ -79,7 +79,6 @@ _LINGER = 2.0
 # MAX_CONCURRENT_STREAMS forever. Read at every sweep (tests shorten it).
 LINGER_SWEEP = 5.0
 
-_CODES = ErrorCode
 # The response header block of an invocation, per content type (a handful: one per protocol
 # version), encoded once per process (http2.header_block).
 _INVOCATION_BLOCKS: dict[str, bytes] = {}
@@ -116,7 +115,7 @@ class _Stream:
         self.serde: Serde | None = None  # while a serde request body is read
         self.body: list[bytes] = []
         self.body_size = 0
-        self.out: list[bytes] = []  # output not yet handed to h2
+        self.out: list[bytes] = []  # output not yet handed to the HTTP/2 layer
         self.queued = 0  # bytes in out
         self.finished = False  # no more output will come: end the stream after ``out``
         self.local_closed = False  # END_STREAM sent
@@ -152,7 +151,7 @@ class H2ServerConnection:
             max_header_list_size=MAX_HEADER_LIST_SIZE,
         )
         self._streams: dict[int, _Stream] = {}
-        self._sending: dict[int, _Stream] = {}  # streams with output or an end to hand to h2
+        self._sending: dict[int, _Stream] = {}  # streams with output or an end to hand on
         self._dirty = trio.Event()
         self._refusing = False
         self._closing = False
@@ -183,7 +182,7 @@ class H2ServerConnection:
                     if not self._closing:
                         nursery.cancel_scope.cancel()
         except Exception:
-            logger.exception("restate_trio: h2 connection failed")
+            logger.exception("restate_trio: HTTP/2 connection failed")
         finally:
             self._abort_all()
             with trio.CancelScope(shield=True):
@@ -275,7 +274,7 @@ class H2ServerConnection:
     def _on_request(self, stream_id: int, raw: list[tuple[bytes, bytes]]) -> None:
         conn = self._conn
         if self._refusing or self._closing:
-            conn.reset_stream(stream_id, _CODES.REFUSED_STREAM)
+            conn.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
             return
         path = ""
         headers: dict[str, str] = {}
@@ -289,7 +288,7 @@ class H2ServerConnection:
         if isinstance(route, Refused):
             # Too many invocations in flight: nothing was built for it, and Restate retries a
             # refused stream (a whole attempt, with its backoff).
-            conn.reset_stream(stream_id, _CODES.REFUSED_STREAM)
+            conn.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
             return
         stream = self._streams[stream_id] = _Stream(stream_id, self)
         if self._reaper is None:
@@ -359,7 +358,7 @@ class H2ServerConnection:
                 self._log_peer_error(
                     "restate_trio: stream %d kept sending after its response; reset", stream_id
                 )
-                self._conn.reset_stream(stream_id, _CODES.ENHANCE_YOUR_CALM)
+                self._conn.reset_stream(stream_id, ErrorCode.ENHANCE_YOUR_CALM)
                 del self._streams[stream_id]
                 self._forget(stream)
 
@@ -384,7 +383,7 @@ class H2ServerConnection:
         if self._router.buffer_input(delta):
             return True
         self._router.log_over_budget(f"stream {stream.id} reset (ENHANCE_YOUR_CALM)")
-        self._conn.reset_stream(stream.id, _CODES.ENHANCE_YOUR_CALM)
+        self._conn.reset_stream(stream.id, ErrorCode.ENHANCE_YOUR_CALM)
         del self._streams[stream.id]
         self._forget(stream)  # aborts the attempt and gives the bytes back
         return False
@@ -419,7 +418,7 @@ class H2ServerConnection:
                             stream.unstarted = True
                             continue
                         self._router.log_no_start(f"stream {stream.id} reset (CANCEL)")
-                        self._conn.reset_stream(stream.id, _CODES.CANCEL)
+                        self._conn.reset_stream(stream.id, ErrorCode.CANCEL)
                         del self._streams[stream.id]
                         self._forget(stream)
                         continue
@@ -428,7 +427,7 @@ class H2ServerConnection:
                     if not stream.lingering:
                         stream.lingering = True
                         continue
-                    code = _CODES.NO_ERROR if stream.local_closed else _CODES.CANCEL
+                    code = ErrorCode.NO_ERROR if stream.local_closed else ErrorCode.CANCEL
                     self._conn.reset_stream(stream.id, code)
                     del self._streams[stream.id]
                     self._forget(stream)
@@ -485,7 +484,7 @@ class H2ServerConnection:
             logger.exception("restate_trio: invocation stream %d failed", stream.id)
             if not stream.reset and not self._closing:
                 stream.attempt = None
-                self._conn.reset_stream(stream.id, _CODES.INTERNAL_ERROR)
+                self._conn.reset_stream(stream.id, ErrorCode.INTERNAL_ERROR)
                 self._done(stream)
                 self._wake()
         finally:

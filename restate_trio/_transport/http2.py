@@ -94,19 +94,15 @@ class Listener(Protocol):
 
     def on_request(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
         """A new stream's request headers (``ended``: the request has no body)."""
-        ...
 
     def on_data(self, stream_id: int, data: bytes, ended: bool) -> None:
         """Body bytes of an open stream (``ended``: the last; trailers end with ``b""``)."""
-        ...
 
     def on_reset(self, stream_id: int) -> None:
         """The stream is gone: the peer reset it, or broke the protocol on it (we reset it)."""
-        ...
 
     def on_goaway(self) -> None:
         """The peer sent GOAWAY."""
-        ...
 
 
 # Frame types and flags (RFC 9113 §6).
@@ -393,8 +389,7 @@ class ServerConnection:
         return H2ProtocolError(code, message)
 
     def _stream_error(self, stream_id: int, code: ErrorCode) -> None:
-        known = stream_id in self._streams
-        self._streams.pop(stream_id, None)
+        known = self._streams.pop(stream_id, None) is not None
         self._control(_frame_head(4, _RST_STREAM, 0, stream_id) + _U32.pack(code))
         if known:
             self._listener.on_reset(stream_id)
