@@ -41,11 +41,10 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from restate_trio._protocol import messages as m
-from restate_trio._protocol.framing import encode_frame
+from restate_trio._protocol.framing import FrameDecoder, encode_frame
 from restate_trio._transport.http2 import PREFACE
 
 _H2_HEAD = struct.Struct(">HBBBL")  # length (24 bits as u16 + u8), type, flags, stream id
-_MSG_HEAD = struct.Struct(">HHI")  # Restate frame: type u16, flags u16, length u32
 _DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PING, _GOAWAY, _WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
 _END_STREAM, _ACK, _END_HEADERS = 0x1, 0x1, 0x4
 _VERSION = "application/vnd.restate.invocation.v6"
@@ -107,26 +106,18 @@ def _header_blocks(path: str, count: int) -> list[bytes]:
 class _Invocation:
     """One stream on the client side: reads the SDK's messages, answers runs, ends its half."""
 
-    __slots__ = ("ended", "id", "pending", "wrote_end")
+    __slots__ = ("frames", "id", "wrote_end")
 
     def __init__(self, stream_id: int) -> None:
         self.id = stream_id
-        self.pending = b""
+        self.frames = FrameDecoder()
         self.wrote_end = False  # the SDK's End arrived: our END_STREAM went out
-        self.ended = False  # the SDK ended its half
 
     def feed(self, data: bytes, out: list[bytes]) -> None:
-        buffer = self.pending + data if self.pending else data
-        offset = 0
-        while len(buffer) - offset >= _MSG_HEAD.size:
-            kind, _flags, length = _MSG_HEAD.unpack_from(buffer, offset)
-            end = offset + _MSG_HEAD.size + length
-            if end > len(buffer):
-                break
-            payload = buffer[offset + _MSG_HEAD.size : end]
-            offset = end
+        for frame in self.frames.feed(data):
+            kind = frame.type
             if kind == m.MessageType.PROPOSE_RUN_COMPLETION:
-                proposal = m.decode(kind, payload)
+                proposal = m.decode(kind, frame.payload)
                 notification = m.RunCompletionNotificationMessage(
                     completion_id=proposal.result_completion_id,  # type: ignore[attr-defined]
                     value=m.Value(content=proposal.value),  # type: ignore[attr-defined]
@@ -136,8 +127,9 @@ class _Invocation:
                 self.wrote_end = True
                 out.append(_frame(_DATA, _END_STREAM, self.id))
             elif kind in (m.MessageType.ERROR, m.MessageType.SUSPENSION):
-                raise RuntimeError(f"stream {self.id}: the SDK sent {m.decode(kind, payload)}")
-        self.pending = buffer[offset:]
+                raise RuntimeError(
+                    f"stream {self.id}: the SDK sent {m.decode(kind, frame.payload)}"
+                )
 
 
 async def _drive(
