@@ -11,7 +11,8 @@ half once the SDK wrote End, keeping ``--concurrency`` invocations open at once.
 side is the real one: the builtin server (``H2ServerConnection`` with the endpoint's
 ``Router``) or the endpoint's ASGI app under hypercorn's trio worker (its ``TCPServer``, as
 ``hypercorn -k trio`` runs it), serving the benchmark's services (``bench/trio_app.py``).
-``--floor`` serves the canned responders of ``bench/floor_app.py`` instead: the transport alone.
+``--floor`` adds the same transports serving the canned responders of ``bench/floor_app.py``
+(the transport alone).
 
 Prints the process CPU time per invocation (client included; the floor rows include the same
 client, so the difference between a row and its floor is the SDK's own work), best and median
