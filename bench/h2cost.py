@@ -33,21 +33,10 @@ import h2.settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.restate_request import request_headers
 from restate_trio._transport import h2connection, http2
 
 _CLIENT = h2.config.H2Configuration(client_side=True, header_encoding=None)
-# What restate-server 1.7.12 sent for one invocation (captured from the benchmark); the
-# invocation id differs per request.
-_REQUEST = [
-    (b":method", b"POST"),
-    (b":scheme", b"http"),
-    (b":authority", b"127.0.0.1:9080"),
-    (b":path", b"/invoke/Greeter/greet"),
-    (b"content-type", b"application/vnd.restate.invocation.v6"),
-    (b"accept", b"application/vnd.restate.invocation.v6"),
-    (b"x-restate-invocation-id", b""),
-    (b"x-restate-cluster-name", b"localcluster"),
-]
 _RESPONSE = [
     (b":status", b"200"),
     (b"content-type", b"application/vnd.restate.invocation.v6"),
@@ -172,9 +161,7 @@ def _run(side: str, streams: int, steps: int) -> dict[str, float]:
 
     for n in range(streams):
         sid = client.get_next_available_stream_id()
-        headers = list(_REQUEST)
-        headers[6] = (b"x-restate-invocation-id", b"inv_1%037d" % n)
-        client.send_headers(sid, headers)
+        client.send_headers(sid, request_headers(b"/invoke/Greeter/greet", n))
         client.send_data(sid, b"s" * 90)
         timed("receive request HEADERS + DATA", server.receive, client.data_to_send())
         timed("send response HEADERS", server.send_headers, sid)

@@ -41,6 +41,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.restate_request import request_headers
 from restate_trio._protocol import messages as m
 from restate_trio._protocol.framing import FrameDecoder, encode_frame
 from restate_trio._transport.http2 import PREFACE
@@ -48,7 +49,6 @@ from restate_trio._transport.http2 import PREFACE
 _H2_HEAD = struct.Struct(">HBBBL")  # length (24 bits as u16 + u8), type, flags, stream id
 _DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PING, _GOAWAY, _WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
 _END_STREAM, _ACK, _END_HEADERS = 0x1, 0x1, 0x4
-_VERSION = "application/vnd.restate.invocation.v6"
 
 #: workload -> (path, the request body's Start + Input)
 WORKLOADS: dict[str, tuple[str, bytes]] = {}
@@ -82,25 +82,14 @@ def _frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes
 
 
 def _header_blocks(path: str, count: int) -> list[bytes]:
-    """Request header blocks as restate-server sends them (a fresh invocation id each), in the
+    """Request header blocks as restate-server sends them (``:path`` never indexed), in the
     order the connection will send them (HPACK's dynamic table is sequential)."""
     encoder = hpack.Encoder()
     blocks = []
     for i in range(count):
-        blocks.append(
-            encoder.encode(
-                [
-                    (b":method", b"POST"),
-                    (b":scheme", b"http"),
-                    (b":authority", b"127.0.0.1:9080"),
-                    hpack.NeverIndexedHeaderTuple(b":path", path.encode()),
-                    (b"content-type", _VERSION.encode()),
-                    (b"accept", _VERSION.encode()),
-                    (b"x-restate-invocation-id", b"inv_1%034d" % i),
-                    (b"x-restate-cluster-name", b"localcluster"),
-                ]
-            )
-        )
+        headers: list[tuple[bytes, bytes]] = request_headers(path.encode(), i)
+        headers[3] = hpack.NeverIndexedHeaderTuple(*headers[3])
+        blocks.append(encoder.encode(headers))
     return blocks
 
 
