@@ -551,3 +551,19 @@ def test_a_response_decodes_into_a_type() -> None:
     assert HttpResponse(200, {}, b'["a","b"]').json(type=list[str]) == ["a", "b"]
     with pytest.raises(CodecError):
         HttpResponse(200, {}, b'"forty-two"').json(type=int)
+
+
+def test_request_body_is_not_an_async_generator() -> None:
+    """A harness request cancelled while sending its body (a test's deadline) must leave no
+    unfinished async generator behind: trio's finalizer would warn about it (ResourceWarning)
+    in whichever later test the garbage collector runs."""
+    from restate_trio.testing._http import _body_stream
+
+    body = _body_stream()(b"payload")
+    iterator = body.__aiter__()
+    assert not inspect.isasyncgen(iterator)
+
+    async def chunks() -> list[bytes]:
+        return [chunk async for chunk in body]
+
+    assert trio.run(chunks) == [b"payload"]
