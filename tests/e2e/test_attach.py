@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -20,8 +21,13 @@ def server(request: pytest.FixtureRequest) -> object:
         yield started
 
 
+#: A fresh token per test: the module's two servers share ``RUNS``, and ``id(server)`` can repeat
+#: once the first server is freed (the second one is often allocated at the same address).
+_TOKENS = itertools.count(1)
+
+
 async def test_attach_workflow_by_key(server: RestateServer) -> None:
-    email = f"ada-{id(server)}@example.com"
+    email = f"ada-{next(_TOKENS)}@example.com"
     async with serve_endpoint(endpoint(), server):
         with trio.fail_after(30):
             response = await server.ingress("/Front/signup", email)
@@ -31,7 +37,7 @@ async def test_attach_workflow_by_key(server: RestateServer) -> None:
 
 
 async def test_attach_by_idempotency_key(server: RestateServer) -> None:
-    amount = 1000 + id(server) % 1000
+    amount = 1000 + next(_TOKENS)
     async with serve_endpoint(endpoint(), server):
         with trio.fail_after(30):
             response = await server.ingress("/Front/pay", amount)
