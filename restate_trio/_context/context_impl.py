@@ -8,6 +8,7 @@ restricts (for the type checker) which of these a handler may use.
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 import typing
 from collections.abc import Callable
@@ -185,16 +186,11 @@ class ContextImpl:
             raise TypeError(f"ctx.run({name!r}, ...) needs a function, got {fn!r}")
         attempt = self._attempt
         codec = attempt.codec_for(codec)
-        tp = type if type is not None else _return_type(fn)
+        declared, is_async = _closure_info(fn)
+        tp = type if type is not None else declared
         nid, execute = attempt.command(attempt.machine.sys_run, name)
         if execute:
-            spec = RunSpec(
-                fn=fn,
-                args=args,
-                encode=lambda v: codec.encode(v, tp),
-                policy=retry or _NO_RETRY_LIMITS,
-                name=name,
-            )
+            spec = RunSpec(fn, args, codec, tp, retry or _NO_RETRY_LIMITS, name, is_async)
             attempt.runs.register(nid, spec)
         attempt.expect_await(nid, "ctx.run", name)
         return DurableFutureImpl(attempt, nid, _decoder(codec, tp))
@@ -502,38 +498,43 @@ def is_deterministic(codec: PayloadCodec) -> bool:
     return flag if isinstance(flag, bool) else True
 
 
-def _return_type(fn: Callable[..., object]) -> object:
-    """The declared result type of a run closure (plain JSON data when unknown)."""
+def _closure_info(fn: Callable[..., object]) -> tuple[object, bool]:
+    """A run closure's declared result type (plain JSON data when unknown), and whether it is
+    a coroutine function (it runs on trio; otherwise in a worker thread)."""
     target: object = fn
     while isinstance(target, functools.partial):
         target = cast("functools.partial[object]", target).func
     # Closures are often defined in the handler, so a new function object per call, but their
-    # code and annotation are the same each time: resolving the hints is memoised on those
-    # (profiled: typing.get_type_hints was 1.6% of the SDK's CPU on ten sequential runs).
+    # code and annotation are the same each time: both answers are memoised on those
+    # (profiled: typing.get_type_hints was 1.6% of the SDK's CPU on ten sequential runs, and
+    # inspect.iscoroutinefunction per run closure 0.7% after that).
     code = getattr(target, "__code__", None)
     annotations = getattr(target, "__annotations__", None)
     if code is None or not isinstance(annotations, dict):
-        return _resolve_return_type(target)
+        return _resolve_return_type(target), inspect.iscoroutinefunction(fn)
     key = (code, cast("dict[str, object]", annotations).get("return", object))
     try:
-        return _RETURN_TYPES[key]
+        return _CLOSURES[key]
     except KeyError:
         pass
     except TypeError:  # an unhashable annotation
-        return _resolve_return_type(target)
-    tp = _resolve_return_type(target)
-    if len(_RETURN_TYPES) >= _RETURN_TYPES_MAX:
-        _RETURN_TYPES.clear()
-    _RETURN_TYPES[key] = tp
-    return tp
+        return _resolve_return_type(target), inspect.iscoroutinefunction(fn)
+    # The coroutine flag is the code object's (inspect looks through methods and partials to
+    # it), so it is as much a property of the key as the annotation is.
+    info = (_resolve_return_type(target), inspect.iscoroutinefunction(fn))
+    if len(_CLOSURES) >= _CLOSURES_MAX:
+        _CLOSURES.clear()
+    _CLOSURES[key] = info
+    return info
 
 
-# (code object, raw return annotation) → resolved type. The raw annotation is part of the key
-# because one code object can carry different annotations (a string resolved against the
-# function's globals, which are fixed per code object in practice, or a value evaluated at
-# definition time). Bounded: code objects come from source, but a program may exec new ones.
-_RETURN_TYPES: dict[tuple[object, object], object] = {}
-_RETURN_TYPES_MAX = 4096
+# (code object, raw return annotation) → (resolved type, is a coroutine function). The raw
+# annotation is part of the key because one code object can carry different annotations (a
+# string resolved against the function's globals, which are fixed per code object in practice,
+# or a value evaluated at definition time). Bounded: code objects come from source, but a
+# program may exec new ones.
+_CLOSURES: dict[tuple[object, object], tuple[object, bool]] = {}
+_CLOSURES_MAX = 4096
 
 
 def _resolve_return_type(target: object) -> object:

@@ -480,31 +480,43 @@ class Attempt:
     async def await_tree(self, tree: FutureTree) -> None:
         """Wait until ``tree`` resolves; suspends the attempt when it cannot in this one."""
         self.check_owner()
-        if self._unawaited:
-            for nid in leaves(tree):
-                self._unawaited.pop(nid, None)
+        unawaited = self._unawaited
+        if unawaited:
+            if type(tree) is Leaf:
+                unawaited.pop(tree.id, None)
+            else:
+                for nid in leaves(tree):
+                    unawaited.pop(nid, None)
         if self.scheduler is not None:
             await self.scheduler.wait(tree)
             return
-        # The single-task model: the handler's task drives the machine itself.
+        # The single-task model: the handler's task drives the machine itself. It is the
+        # owner checked above all along (a durable scheduler starts only from this task, and
+        # a closure it runs inline cannot use the context), so the machine is called directly,
+        # not through command(): looking at notifications writes nothing unless it closes
+        # the attempt (a suspension, a journal mismatch), which unwind() acts on.
         machine = self.machine
+        runs = self.runs
         waited = False
         while True:
-            if not machine.replaying and self.runs.waiting and not machine.settle(tree):
-                inline = self.runs.take_inline(tree)
+            if runs.waiting and not machine.replaying and not machine.settle(tree):
+                inline = runs.take_inline(tree)
                 if inline is not None:
-                    await self.runs.execute_inline(*inline)
+                    await runs.execute_inline(*inline)
                     continue
-                self.runs.start(tree)
-            progress = self.command(machine.do_progress, tree)
+                runs.start(tree)
+            try:
+                progress = machine.do_progress(tree)
+            except AttemptClosed:
+                self.unwind()
             if progress is Progress.RESOLVED:
-                if self.runs.executing:
+                if runs.executing:
                     # A combinator decided a race: its losers stop. (An await interrupted by
                     # a trio cancel scope leaves its closure running, to propose its result
                     # for a later await: that model predates durable concurrency, where
                     # every cancellation is deterministic and cancels the closures the task
                     # was waiting for.)
-                    self.runs.forget_awaiter(tree)
+                    runs.forget_awaiter(tree)
                 if waited:
                     # It blocked in _wait_for_change: that was this await's checkpoint
                     # already; one more would cost a pass of trio's run loop per step.

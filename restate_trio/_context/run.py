@@ -25,17 +25,15 @@ terminal result.
 from __future__ import annotations
 
 import contextvars
-import inspect
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import trio
 
 from .._protocol.futures import FutureTree, Leaf, leaves
 from .._protocol.types import Failure, NotificationId, Success
-from ..codecs import CodecError
+from ..codecs import CodecError, PayloadCodec
 from ..errors import TerminalError
 from ..observability import RunInfo
 from ..retry import RetryPolicy
@@ -54,20 +52,30 @@ IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("restate_trio_in_r
 _THREAD_LIMITER = trio.CapacityLimiter(64)
 
 
-@dataclass(slots=True)  # one per executed ctx.run: not frozen, whose fields cost (steps10)
 class RunSpec:
-    """A run closure waiting to be executed when its result is first awaited."""
+    """A run closure waiting to be executed when its result is first awaited (one per executed
+    ``ctx.run``: a plain slotted class, no dataclass machinery or closure for its encoder)."""
 
-    fn: Callable[..., object]
-    args: Sequence[object]
-    encode: Callable[[object], bytes]
-    policy: RetryPolicy
-    name: str
-    #: ``fn`` is a coroutine function (it runs on trio; otherwise in a worker thread).
-    is_async: bool = field(init=False)
+    __slots__ = ("args", "codec", "fn", "is_async", "name", "policy", "tp")
 
-    def __post_init__(self) -> None:
-        self.is_async = inspect.iscoroutinefunction(self.fn)
+    def __init__(
+        self,
+        fn: Callable[..., object],
+        args: Sequence[object],
+        codec: PayloadCodec,
+        tp: object,
+        policy: RetryPolicy,
+        name: str,
+        is_async: bool,
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.codec = codec  # the result is encoded with ``codec`` as ``tp``
+        self.tp = tp
+        self.policy = policy
+        self.name = name
+        #: ``fn`` is a coroutine function (it runs on trio; otherwise in a worker thread).
+        self.is_async = is_async
 
 
 class Runs:
@@ -216,7 +224,7 @@ class Runs:
                 result = Failure(500, f"{type(exc).__name__}: {exc}")
         else:
             try:
-                result = Success(spec.encode(value))
+                result = Success(spec.codec.encode(value, spec.tp))
             except CodecError as exc:
                 if not machine.closed:
                     attempt.fail(exc, f"ctx.run {spec.name!r}: cannot encode its result")

@@ -260,15 +260,23 @@ def complete_defaults(value: object, tp: object) -> None:
     """
     if tp is object or tp is Any:
         tp = type(value)
-    if _hashable(tp):
-        completer = _cached_completer(tp)
-    else:
+    completer: _Completer | None
+    try:
+        scalar = tp in _SCALARS  # hashes tp: the one test of whether it can key a cache
+    except TypeError:  # an unhashable annotation
         completer = _complete if _mentions(tp, _has_plain_defaults, set()) else None
+    else:
+        if scalar:  # most payloads: no lookup (two per ctx.run step, profiled on steps10)
+            return
+        completer = _cached_completer(tp)
     if completer is not None:
         completer(value)
 
 
 _Completer = Callable[[object], None]
+
+# Types whose values hold no dataclass (a hash of a class is its identity: cheap, never fails).
+_SCALARS: frozenset[object] = frozenset({int, str, float, bool, bytes, type(None)})
 
 
 @functools.lru_cache(maxsize=512)

@@ -3,6 +3,7 @@ closures execute."""
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from datetime import timedelta
@@ -423,7 +424,7 @@ async def test_a_losing_closure_is_cancelled_when_the_handler_is_done(
 def test_return_types_of_closures_sharing_code_are_resolved_each() -> None:
     """Closures defined in a handler share one code object; the memoised return type must
     still follow each function's own annotation."""
-    from restate_trio._context.context_impl import _return_type
+    from restate_trio._context.context_impl import _closure_info
 
     def make(tp: object) -> object:
         async def closure() -> None:
@@ -435,14 +436,21 @@ def test_return_types_of_closures_sharing_code_are_resolved_each() -> None:
     first, second, third = make(int), make(list[str]), make(None)
     assert first.__code__ is second.__code__ is third.__code__
     for _ in range(2):  # the second round comes from the memo
-        assert _return_type(first) is int
-        assert _return_type(second) == list[str]
-        assert _return_type(third) is object
+        assert _closure_info(first) == (int, True)
+        assert _closure_info(second) == (list[str], True)
+        assert _closure_info(third) == (object, True)
 
     async def unannotated():
         return 1
 
-    assert _return_type(unannotated) is object
+    def sync(x: int) -> str:
+        return str(x)
+
+    assert _closure_info(unannotated) == (object, True)
+    for _ in range(2):
+        assert _closure_info(sync) == (str, False)
+        assert _closure_info(functools.partial(unannotated)) == (object, True)
+        assert _closure_info(functools.partial(sync, 1)) == (str, False)
 
 
 # --------------------------------------------------------------------------- placement
