@@ -50,10 +50,13 @@ def _raise_failure(result: Result) -> None:
 def _decoder(codec: PayloadCodec, tp: object) -> Callable[[Result], object]:
     """Converter for results that carry a value (or a failure)."""
 
+    decode_payload = codec.decode
+    as_type = cast("type[object]", tp)  # annotations are not always classes (list[int]…)
+
     def convert(result: Result) -> object:
-        _raise_failure(result)
         if isinstance(result, Success):
-            return decode(codec, result.value, tp)
+            return decode_payload(result.value, as_type)
+        _raise_failure(result)
         return None
 
     return convert
