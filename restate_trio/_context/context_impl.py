@@ -188,7 +188,7 @@ class ContextImpl:
         if not callable(fn):
             raise TypeError(f"ctx.run({name!r}, ...) needs a function, got {fn!r}")
         attempt = self._attempt
-        codec = attempt.codec_for(codec)
+        codec = codec or attempt.codec  # codec_for, inlined: every run's path
         declared, is_async = _closure_info(fn)
         tp = type if type is not None else declared
         nid, execute = attempt.command(attempt.machine.sys_run, name)

@@ -281,13 +281,17 @@ class StateMachine:
         if self.phase is _CLOSED:
             return
         try:
-            for frame in self._decoder.feed(data):
-                if m.is_notification(frame.type):
+            for type_id, _, payload in self._decoder.feed(data):
+                if m.is_notification(type_id):
                     # Every notification shares one layout; decode them all with it.
-                    msg: Message = m.NotificationTemplate.FromString(frame.payload)
+                    note = m.NotificationTemplate.FromString(payload)
+                    if self.phase is _WAITING_START:
+                        self._on_message(type_id, note)  # refuses it
+                    else:
+                        self._on_notification(type_id, note)
                 else:
-                    msg = m.decode(frame.type, frame.payload)  # raises for unknown types
-                self._on_message(frame.type, msg)
+                    # raises for unknown types
+                    self._on_message(type_id, m.decode(type_id, payload))
                 if self.closed:
                     return
         except (FramingError, m.MessageDecodeError) as exc:
@@ -330,21 +334,11 @@ class StateMachine:
             return
         if type_id == _START:
             raise ProtocolViolation("a second StartMessage arrived")
-        bootstrapping = self._entries_to_receive > 0
         if m.is_notification(type_id):
-            nid = _notification_id(msg)
-            if nid is None:
-                raise ProtocolViolation(f"notification 0x{type_id:04x} carries no id")
-            held = self._held
-            count = len(held)
-            held[nid] = None  # one hash of the id: `in`, then an insert, would be two
-            # A repeat is dropped: the first one is the one the handler sees (as it always was),
-            # so repeats cost no memory. (If _admit raises, the attempt is over anyway.)
-            if len(held) != count:
-                if not bootstrapping:
-                    self._admit(nid, msg)  # type: ignore[arg-type]
-                self._pending.append((nid, _result_from_template(msg)))  # type: ignore[arg-type]
-        elif m.is_command(type_id):
+            self._on_notification(type_id, msg)  # type: ignore[arg-type]
+            return
+        bootstrapping = self._entries_to_receive > 0
+        if m.is_command(type_id):
             if not bootstrapping:
                 raise ProtocolViolation(
                     f"command 0x{type_id:04x} received after the journal was replayed"
@@ -370,6 +364,27 @@ class StateMachine:
             return  # We never request command acks; tolerate them.
         else:
             raise ProtocolViolation(f"unexpected message type 0x{type_id:04x}")
+        if bootstrapping:
+            self._entries_to_receive -= 1
+            if self._entries_to_receive == 0:
+                self._bootstrapped()
+
+    def _on_notification(self, type_id: int, msg: m.NotificationTemplate) -> None:
+        """A notification, once the StartMessage has arrived (the one message of every
+        step of an invocation: :meth:`feed` calls this directly)."""
+        nid = _notification_id(msg)
+        if nid is None:
+            raise ProtocolViolation(f"notification 0x{type_id:04x} carries no id")
+        bootstrapping = self._entries_to_receive > 0
+        held = self._held
+        count = len(held)
+        held[nid] = None  # one hash of the id: `in`, then an insert, would be two
+        # A repeat is dropped: the first one is the one the handler sees (as it always was),
+        # so repeats cost no memory. (If _admit raises, the attempt is over anyway.)
+        if len(held) != count:
+            if not bootstrapping:
+                self._admit(nid, msg)
+            self._pending.append((nid, _result_from_template(msg)))
         if bootstrapping:
             self._entries_to_receive -= 1
             if self._entries_to_receive == 0:
