@@ -325,6 +325,8 @@ class StateMachine:
         return True
 
     def _on_message(self, type_id: int, msg: Message) -> None:
+        """The StartMessage, a replayed command or a control message (or a notification
+        before the StartMessage, refused)."""
         if self.phase is _WAITING_START:
             if type_id != _START:
                 raise ProtocolViolation(
@@ -334,9 +336,7 @@ class StateMachine:
             return
         if type_id == _START:
             raise ProtocolViolation("a second StartMessage arrived")
-        if m.is_notification(type_id):
-            self._on_notification(type_id, msg)  # type: ignore[arg-type]
-            return
+        # (Notifications after the StartMessage go from feed to _on_notification directly.)
         bootstrapping = self._entries_to_receive > 0
         if m.is_command(type_id):
             if not bootstrapping:
